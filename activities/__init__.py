@@ -1,0 +1,1 @@
+"""Temporal activities: the side effects of ingestion (files, SQL, embeddings, Qdrant)."""

@@ -1,0 +1,204 @@
+"""The ingestion activities. Each is synchronous and runs in the worker's thread pool, so
+CPU-heavy work (pypdf, the tokenizer, torch) never blocks the worker's event loop.
+
+Activities heartbeat as they go: a dead worker is noticed by heartbeat timeout, and a
+cancellation reaches a running activity at its next heartbeat.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy import Engine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core import pdf, tasks
+from core.chunking import TokenChunker
+from core.embeddings import Embedder
+from core.faults import DocumentFault, FaultCode
+from core.models import Document, ProcessingStep
+from core.storage import DocumentStorage
+from core.vectorstore import VectorStore
+from workflows.contracts import (
+    Activity,
+    ChunkInput,
+    ChunkResult,
+    ExtractInput,
+    ExtractResult,
+    TaskState,
+    ValidateInput,
+    ValidateResult,
+    VectorizeInput,
+    VectorizeResult,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def permanent_faults(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn document faults into non-retryable, typed application errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DocumentFault as fault:
+            raise ApplicationError(
+                fault.message, type=fault.code.value, non_retryable=True
+            ) from fault
+        except LookupError as missing:
+            # The task or document was deleted while the workflow ran: nothing left to do.
+            raise ApplicationError(
+                str(missing), type=FaultCode.FILE_MISSING.value, non_retryable=True
+            ) from missing
+
+    return wrapper
+
+
+@dataclass
+class IngestDependencies:
+    engine: Engine
+    storage: DocumentStorage
+    vectors: VectorStore
+    embedder_factory: Callable[[], Embedder]
+    chunk_tokens: int
+    overlap_tokens: int
+    max_pages: int
+    max_extracted_chars: int
+
+
+class IngestActivities:
+    def __init__(self, deps: IngestDependencies) -> None:
+        self._deps = deps
+
+    @functools.cached_property
+    def _embedder(self) -> Embedder:
+        return self._deps.embedder_factory()
+
+    @functools.cached_property
+    def _chunker(self) -> TokenChunker:
+        return TokenChunker(
+            self._embedder.tokenizer,
+            chunk_tokens=self._deps.chunk_tokens,
+            overlap_tokens=self._deps.overlap_tokens,
+        )
+
+    def _document(self, document_id: str) -> Document:
+        document = tasks.get_document(self._deps.engine, document_id)
+        if document is None:
+            raise LookupError(f"document {document_id} no longer exists")
+        return document
+
+    @activity.defn(name=Activity.VALIDATE)
+    @permanent_faults
+    def validate_upload(self, job: ValidateInput) -> ValidateResult:
+        document = self._document(job.document_id)
+        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
+        path = self._deps.storage.upload_path(document.stored_name)
+        info = pdf.inspect_pdf(path, max_pages=self._deps.max_pages)
+        tasks.update_task_step(
+            self._deps.engine,
+            job.task_id,
+            upload_progress=100.0,
+            page_count=info.page_count,
+        )
+        return ValidateResult(page_count=info.page_count)
+
+    @activity.defn(name=Activity.EXTRACT)
+    @permanent_faults
+    def extract_pages(self, job: ExtractInput) -> ExtractResult:
+        document = self._document(job.document_id)
+        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT)
+        path = self._deps.storage.upload_path(document.stored_name)
+        pages = []
+        for page in pdf.extract_pages(path, job.first_page, job.last_page):
+            pages.append(page)
+            activity.heartbeat(page.page)
+        self._deps.storage.write_pages(job.document_id, job.first_page, pages)
+        characters = sum(len(page.text) for page in pages)
+        if job.last_page == job.page_count:
+            # Only the last batch sees the whole document, so whole-document checks live here.
+            all_pages = list(self._deps.storage.read_pages(job.document_id))
+            total = sum(len(page.text) for page in all_pages)
+            if total > self._deps.max_extracted_chars:
+                raise DocumentFault(
+                    FaultCode.TEXT_TOO_LARGE,
+                    f"The PDF holds {total:,} characters of text; the limit is "
+                    f"{self._deps.max_extracted_chars:,}.",
+                )
+            pdf.require_text(all_pages)
+        tasks.update_task_step(
+            self._deps.engine,
+            job.task_id,
+            pages_extracted=job.last_page,
+            extraction_progress=round(100.0 * job.last_page / job.page_count, 2),
+        )
+        return ExtractResult(pages=len(pages), characters=characters)
+
+    @activity.defn(name=Activity.CHUNK)
+    @permanent_faults
+    def chunk_document(self, job: ChunkInput) -> ChunkResult:
+        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
+        chunks = []
+        for chunk in self._chunker.chunk_pages(self._deps.storage.read_pages(job.document_id)):
+            chunks.append(chunk)
+            if chunk.index % 50 == 0:
+                activity.heartbeat(chunk.index)
+        self._deps.storage.write_chunks(job.document_id, chunks)
+        tasks.update_task_step(
+            self._deps.engine,
+            job.task_id,
+            chunk_count=len(chunks),
+            chunking_progress=100.0,
+        )
+        return ChunkResult(chunk_count=len(chunks))
+
+    @activity.defn(name=Activity.VECTORIZE)
+    @permanent_faults
+    def vectorize_chunks(self, job: VectorizeInput) -> VectorizeResult:
+        document = self._document(job.document_id)
+        tasks.update_task_step(
+            self._deps.engine, job.task_id, current_step=ProcessingStep.VECTORIZE
+        )
+        chunks = self._deps.storage.read_chunks(job.document_id, job.start, job.stop)
+        vectors = self._embedder.embed(
+            [chunk.text for chunk in chunks],
+            on_batch=lambda done: activity.heartbeat(job.start + done),
+        )
+        written = self._deps.vectors.upsert_chunks(
+            document_id=document.id,
+            filename=document.filename,
+            owner=document.owner,
+            chunks=chunks,
+            vectors=vectors,
+        )
+        tasks.update_task_step(
+            self._deps.engine,
+            job.task_id,
+            chunks_embedded=job.stop,
+            vectorization_progress=round(100.0 * job.stop / job.chunk_count, 2),
+        )
+        return VectorizeResult(vectors=written)
+
+    @activity.defn(name=Activity.RECORD_STATE)
+    def record_task_state(self, state: TaskState) -> None:
+        tasks.record_progress(self._deps.engine, state.task_id, state.progress)
+
+    @activity.defn(name=Activity.DISCARD_VECTORS)
+    def discard_vectors(self, document_id: str) -> None:
+        self._deps.vectors.delete_document(document_id)
+
+    def all(self) -> list[Callable[..., object]]:
+        return [
+            self.validate_upload,
+            self.extract_pages,
+            self.chunk_document,
+            self.vectorize_chunks,
+            self.record_task_state,
+            self.discard_vectors,
+        ]

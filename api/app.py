@@ -1,0 +1,62 @@
+"""The FastAPI application factory: ``uvicorn api.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import documents, health, processing
+from api.services import Services
+from core.embeddings import Embedder
+from core.ingestion import IngestionService
+from core.runtime import open_resources
+from core.settings import Settings, get_settings
+from core.temporal import connect_temporal
+
+log = logging.getLogger("docchat.api")
+
+
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = await asyncio.to_thread(open_resources, settings, embedder=embedder)
+        client = await connect_temporal(settings)
+        app.state.services = Services(
+            resources=resources, temporal=client, ingestion=IngestionService(resources, client)
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.embedded_worker:
+                # Imported here: only the embedded mode pulls worker code into the API process.
+                from worker import ACTIVITY_THREADS, build_worker
+
+                executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
+                worker = build_worker(
+                    client, resources, executor=executor, task_queue=settings.temporal_task_queue
+                )
+                await stack.enter_async_context(worker)
+                log.info("embedded worker polling %s", settings.temporal_task_queue)
+            yield
+        resources.close()
+
+    app = FastAPI(
+        title="docchat",
+        summary="Durable document ingestion and chat over your documents.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url="/api/redoc",
+        openapi_url="/api/openapi.json",
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(processing.router)
+    app.include_router(documents.router)
+    return app

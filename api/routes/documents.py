@@ -1,0 +1,110 @@
+"""Document upload and management under ``/docs``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Query, Request, status
+
+from api.deps import IngestionDep, PrincipalDep, ServicesDep, SettingsDep
+from api.envelope import Envelope, ok
+from api.schemas import DocumentPublic, UploadAccepted, UploadEnvelope
+from core import tasks
+from core.errors import NotFoundError
+from core.uploads import FILE_FIELD, receive_pdf
+
+router = APIRouter(prefix="/docs", tags=["documents"])
+
+_MULTIPART_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILE_FIELD],
+                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/upload_file_async",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadEnvelope,
+    openapi_extra=_MULTIPART_BODY,
+    summary="Upload a PDF; ingestion runs as a durable workflow",
+)
+async def upload_file_async(
+    request: Request, ingestion: IngestionDep, settings: SettingsDep, owner: PrincipalDep
+) -> UploadEnvelope:
+    received = await receive_pdf(
+        request.stream(),
+        request.headers.get("content-type"),
+        directory=settings.uploads_dir,
+        max_bytes=settings.max_upload_bytes,
+    )
+    task = await ingestion.start(received, owner=owner)
+    accepted = UploadAccepted(
+        task_id=task.id,
+        document_id=task.document_id,
+        workflow_id=task.workflow_id,
+        filename=received.filename,
+        size_bytes=received.size_bytes,
+        status=task.status.value,
+        status_url=f"/docs/processing/{task.id}/status",
+        events_url=f"/docs/processing/{task.id}/events",
+    )
+    envelope = ok(accepted)
+    return UploadEnvelope(
+        success=True,
+        data=accepted,
+        metadata=envelope.metadata,
+        task_id=task.id,
+        document_id=task.document_id,
+    )
+
+
+@router.get("", response_model=Envelope[list[DocumentPublic]], summary="List documents")
+async def list_documents(
+    services: ServicesDep,
+    owner: PrincipalDep,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> Envelope[list[DocumentPublic]]:
+    rows = await asyncio.to_thread(
+        tasks.list_documents, services.resources.engine, owner=owner, limit=limit, offset=offset
+    )
+    return ok([DocumentPublic.of(row) for row in rows], limit=limit, offset=offset)
+
+
+@router.get(
+    "/{document_id}",
+    response_model=Envelope[DocumentPublic],
+    summary="One document, with the number of its vectors in Qdrant",
+)
+async def get_document(
+    document_id: str, services: ServicesDep, owner: PrincipalDep
+) -> Envelope[DocumentPublic]:
+    engine = services.resources.engine
+    document = await asyncio.to_thread(tasks.get_document, engine, document_id)
+    if document is None or document.owner != owner:
+        raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
+    task = await asyncio.to_thread(tasks.latest_task_for, engine, document_id)
+    vectors = await asyncio.to_thread(services.resources.vectors.count, document_id)
+    return ok(DocumentPublic.of(document, task_id=task.id if task else None, vector_count=vectors))
+
+
+@router.delete(
+    "/{document_id}",
+    response_model=Envelope[dict[str, str]],
+    summary="Delete a document: cancels its ingestion, removes file, rows and vectors",
+)
+async def delete_document(
+    document_id: str, ingestion: IngestionDep, owner: PrincipalDep
+) -> Envelope[dict[str, str]]:
+    await ingestion.delete_document(document_id, owner=owner)
+    return ok({"document_id": document_id, "deleted": "true"})

@@ -1,0 +1,99 @@
+"""Public response shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from api.envelope import Envelope
+from core.models import Document
+
+
+class UploadAccepted(BaseModel):
+    task_id: str
+    document_id: str
+    workflow_id: str
+    filename: str
+    size_bytes: int
+    status: str
+    status_url: str
+    events_url: str
+
+
+class UploadEnvelope(Envelope[UploadAccepted]):
+    """The seed's client reads ``result.task_id``, so the ids are also at the top level."""
+
+    task_id: str
+    document_id: str
+
+
+class DocumentPublic(BaseModel):
+    id: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    status: str
+    page_count: int | None
+    chunk_count: int | None
+    vector_count: int | None = None
+    task_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(
+        cls, document: Document, *, task_id: str | None = None, vector_count: int | None = None
+    ) -> DocumentPublic:
+        return cls(
+            id=document.id,
+            filename=document.filename,
+            size_bytes=document.size_bytes,
+            sha256=document.sha256,
+            status=document.status.value,
+            page_count=document.page_count,
+            chunk_count=document.chunk_count,
+            vector_count=vector_count,
+            task_id=task_id,
+            created_at=document.created_at,
+            updated_at=document.updated_at,
+        )
+
+
+class TaskStatus(BaseModel):
+    task_id: str
+    document_id: str
+    workflow_id: str
+    status: str
+    current_step: str
+    progress_percentage: float
+    upload_progress: float
+    extraction_progress: float
+    chunking_progress: float
+    vectorization_progress: float
+    page_count: int | None
+    pages_extracted: int
+    chunk_count: int | None
+    chunks_embedded: int
+    error_code: str | None
+    error_message: str | None
+    retryable: bool
+    attempt: int | None
+    last_failure: str | None
+    created_at: str | None
+    started_at: str | None
+    updated_at: str | None
+    completed_at: str | None
+    source: str
+
+
+class ComponentHealth(BaseModel):
+    ok: bool
+    detail: str | None = None
+
+
+class Health(BaseModel):
+    status: str
+    components: dict[str, ComponentHealth]
+    settings: dict[str, Any]

@@ -1,0 +1,17 @@
+"""What a running API process holds: resources, the Temporal client and the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from core.ingestion import IngestionService
+from core.runtime import Resources
+
+
+@dataclass
+class Services:
+    resources: Resources
+    temporal: Client
+    ingestion: IngestionService

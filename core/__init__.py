@@ -1,0 +1,1 @@
+"""Shared, framework-light code: settings, database, models, storage and clients."""

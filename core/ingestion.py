@@ -1,0 +1,234 @@
+"""Starting, reading and stopping ingestion tasks: the API's side of the workflow.
+
+Workflows are addressed by workflow id, never by run id, so a reset from the Temporal Web UI
+(which starts a new run) is followed transparently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
+
+from core import tasks
+from core.errors import NotFoundError, ServiceUnavailableError
+from core.models import Document, FileProcessingTask, ProcessingStatus
+from core.runtime import Resources, ingest_options
+from core.uploads import ReceivedFile
+from workflows.contracts import (
+    PROGRESS_QUERY,
+    WORKFLOW_NAME,
+    IngestInput,
+    Progress,
+    Status,
+    workflow_id_for,
+)
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = (ProcessingStatus.QUEUED, ProcessingStatus.RUNNING, ProcessingStatus.RETRYING)
+
+
+@dataclass(frozen=True)
+class ActivityAttempt:
+    attempt: int
+    last_failure: str | None
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task as clients see it: live workflow state when running, the SQL row otherwise."""
+
+    task: FileProcessingTask
+    progress: Progress
+    source: str
+    activity: ActivityAttempt | None
+
+    def as_dict(self) -> dict[str, Any]:
+        p = self.progress
+        return {
+            "task_id": self.task.id,
+            "document_id": self.task.document_id,
+            "workflow_id": self.task.workflow_id,
+            "status": p.status,
+            "current_step": p.current_step,
+            "progress_percentage": p.progress_percentage,
+            "upload_progress": p.upload_progress,
+            "extraction_progress": p.extraction_progress,
+            "chunking_progress": p.chunking_progress,
+            "vectorization_progress": p.vectorization_progress,
+            "page_count": p.page_count,
+            "pages_extracted": p.pages_extracted,
+            "chunk_count": p.chunk_count,
+            "chunks_embedded": p.chunks_embedded,
+            "error_code": p.error_code,
+            "error_message": p.error_message,
+            "retryable": p.retryable,
+            "attempt": self.activity.attempt if self.activity else None,
+            "last_failure": self.activity.last_failure if self.activity else None,
+            "created_at": _iso(self.task.created_at),
+            "started_at": _iso(self.task.started_at),
+            "updated_at": _iso(self.task.updated_at),
+            "completed_at": _iso(self.task.completed_at),
+            "source": self.source,
+        }
+
+
+class IngestionService:
+    def __init__(self, resources: Resources, client: Client) -> None:
+        self._resources = resources
+        self._client = client
+
+    @property
+    def _engine(self):  # type: ignore[no-untyped-def]
+        return self._resources.engine
+
+    async def start(self, received: ReceivedFile, *, owner: str) -> FileProcessingTask:
+        document = Document(
+            filename=received.filename,
+            stored_name=received.stored_name,
+            size_bytes=received.size_bytes,
+            sha256=received.sha256,
+            owner=owner,
+        )
+        task = FileProcessingTask(document_id=document.id, workflow_id="", owner=owner)
+        task.workflow_id = workflow_id_for(task.id)
+        await asyncio.to_thread(
+            tasks.create_document_and_task, self._engine, document=document, task=task
+        )
+        try:
+            await self._client.start_workflow(
+                WORKFLOW_NAME,
+                IngestInput(task.id, document.id, ingest_options(self._resources.settings)),
+                id=task.workflow_id,
+                task_queue=self._resources.settings.temporal_task_queue,
+            )
+        except RPCError as exc:
+            # Nothing half-made stays behind: the client can simply upload again.
+            await asyncio.to_thread(self._forget, document)
+            raise ServiceUnavailableError(
+                f"The workflow service is unavailable, the upload was not kept: {exc.message}",
+                error_code="temporal_unavailable",
+            ) from exc
+        return task
+
+    def _forget(self, document: Document) -> None:
+        tasks.delete_document_rows(self._engine, document.id)
+        self._resources.storage.remove_document(document.id, document.stored_name)
+
+    async def view(self, task_id: str, *, owner: str) -> TaskView:
+        task = await asyncio.to_thread(tasks.get_task, self._engine, task_id)
+        if task is None or task.owner != owner:
+            raise NotFoundError(f"No processing task {task_id}.", error_code="task_not_found")
+        return await self._view(task)
+
+    async def active(self, *, owner: str) -> list[TaskView]:
+        rows = await asyncio.to_thread(
+            tasks.list_tasks, self._engine, owner=owner, statuses=ACTIVE_STATUSES
+        )
+        return list(await asyncio.gather(*(self._view(task) for task in rows)))
+
+    async def _view(self, task: FileProcessingTask) -> TaskView:
+        handle = self._client.get_workflow_handle(task.workflow_id)
+        try:
+            description = await handle.describe()
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                progress = await handle.query(PROGRESS_QUERY, result_type=Progress)
+                attempt = _pending_attempt(description.raw_description.pending_activities)
+                _refine_status(progress, attempt, description.raw_description.pending_activities)
+                return TaskView(task, progress, "workflow", attempt)
+        except RPCError as exc:
+            log.debug("workflow %s unavailable, reading the row: %s", task.workflow_id, exc)
+        return TaskView(task, _progress_from_row(task), "database", None)
+
+    async def cancel_and_wait(self, workflow_id: str, *, timeout: float = 20.0) -> None:
+        handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow_id)
+        with contextlib.suppress(RPCError):
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return
+            await handle.cancel()
+            try:
+                await asyncio.wait_for(_wait_closed(handle), timeout)
+            except TimeoutError:
+                await handle.terminate("document deleted; cancellation timed out")
+
+    async def delete_document(self, document_id: str, *, owner: str) -> None:
+        document = await asyncio.to_thread(tasks.get_document, self._engine, document_id)
+        if document is None or document.owner != owner:
+            raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
+        task = await asyncio.to_thread(tasks.latest_task_for, self._engine, document_id)
+        if task is not None:
+            await self.cancel_and_wait(task.workflow_id)
+        await asyncio.to_thread(self._resources.vectors.delete_document, document_id)
+        await asyncio.to_thread(self._forget, document)
+
+    async def events(self, task_id: str, *, owner: str) -> AsyncIterator[TaskView]:
+        """Yield the task whenever it changes, until it reaches an end state."""
+        last: dict[str, Any] | None = None
+        while True:
+            view = await self.view(task_id, owner=owner)
+            snapshot = view.as_dict()
+            snapshot.pop("updated_at", None)
+            if snapshot != last:
+                last = snapshot
+                yield view
+            if view.progress.status in (Status.COMPLETED, Status.CANCELLED) or (
+                view.progress.status == Status.FAILED and not view.progress.retryable
+            ):
+                return
+            await asyncio.sleep(0.25)
+
+
+async def _wait_closed(handle: WorkflowHandle[Any, Any]) -> None:
+    with contextlib.suppress(Exception):
+        await handle.result()
+
+
+def _pending_attempt(pending: Any) -> ActivityAttempt | None:
+    for activity in pending:
+        failure = activity.last_failure.message if activity.HasField("last_failure") else None
+        return ActivityAttempt(attempt=activity.attempt, last_failure=failure or None)
+    return None
+
+
+def _refine_status(progress: Progress, attempt: ActivityAttempt | None, pending: Any) -> None:
+    # The workflow cannot see its activities' attempts; the server's description can.
+    if progress.status != Status.RUNNING or not pending:
+        return
+    activity = pending[0]
+    if attempt is not None and attempt.attempt > 1:
+        progress.status = Status.RETRYING
+    elif activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
+        progress.status = Status.QUEUED
+
+
+def _progress_from_row(task: FileProcessingTask) -> Progress:
+    return Progress(
+        status=task.status.value,
+        current_step=task.current_step.value,
+        upload_progress=task.upload_progress,
+        extraction_progress=task.extraction_progress,
+        chunking_progress=task.chunking_progress,
+        vectorization_progress=task.vectorization_progress,
+        progress_percentage=task.progress_percentage,
+        page_count=task.page_count,
+        pages_extracted=task.pages_extracted,
+        chunk_count=task.chunk_count,
+        chunks_embedded=task.chunks_embedded,
+        error_code=task.error_code,
+        error_message=task.error_message,
+        retryable=False,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

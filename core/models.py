@@ -1,0 +1,86 @@
+"""SQL tables (SQLModel) and their public shapes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class ProcessingStatus(StrEnum):
+    """Where a task stands; ``queued`` means no worker has picked its current step up yet."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in {ProcessingStatus.COMPLETED, ProcessingStatus.CANCELLED}
+
+
+class ProcessingStep(StrEnum):
+    UPLOAD = "upload"
+    EXTRACT = "extract"
+    CHUNK = "chunk"
+    VECTORIZE = "vectorize"
+    DONE = "done"
+
+
+class DocumentStatus(StrEnum):
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Document(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    filename: str = Field(max_length=255)
+    stored_name: str = Field(max_length=64)
+    content_type: str = "application/pdf"
+    size_bytes: int
+    sha256: str = Field(index=True, max_length=64)
+    owner: str = Field(default="local", index=True, max_length=128)
+    status: DocumentStatus = DocumentStatus.PROCESSING
+    page_count: int | None = None
+    chunk_count: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class FileProcessingTask(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    document_id: str = Field(index=True, foreign_key="document.id")
+    workflow_id: str = Field(index=True, max_length=128)
+    owner: str = Field(default="local", index=True, max_length=128)
+    status: ProcessingStatus = Field(default=ProcessingStatus.QUEUED, index=True)
+    current_step: ProcessingStep = ProcessingStep.UPLOAD
+    progress_percentage: float = 0.0
+    upload_progress: float = 0.0
+    extraction_progress: float = 0.0
+    chunking_progress: float = 0.0
+    vectorization_progress: float = 0.0
+    page_count: int | None = None
+    pages_extracted: int = 0
+    chunk_count: int | None = None
+    chunks_embedded: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None

@@ -1,0 +1,112 @@
+"""PDF inspection and text extraction with pypdf, turning its failures into document faults."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pypdf import PdfReader
+from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
+
+from core.faults import DocumentFault, FaultCode
+from core.storage import PageText
+
+PDF_MAGIC = b"%PDF-"
+# A text layer with fewer visible characters than this (after dropping text repeated on every
+# page, such as a scanner's "Background" label) is treated as an image-only document.
+MIN_VISIBLE_CHARS = 16
+
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    page_count: int
+
+
+def looks_like_pdf(head: bytes) -> bool:
+    # The spec lets the header start within the first 1024 bytes.
+    return PDF_MAGIC in head[:1024]
+
+
+def inspect_pdf(path: Path, *, max_pages: int) -> PdfInfo:
+    if not path.exists():
+        raise DocumentFault(FaultCode.FILE_MISSING, "The uploaded file is no longer on disk.")
+    size = path.stat().st_size
+    if size == 0:
+        raise DocumentFault(FaultCode.EMPTY_FILE, "The file is empty (0 bytes).")
+    with path.open("rb") as handle:
+        if not looks_like_pdf(handle.read(1024)):
+            raise DocumentFault(FaultCode.NOT_A_PDF, "The file is not a PDF (no %PDF- header).")
+    reader = _open(path)
+    try:
+        page_count = len(reader.pages)
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise _corrupt(exc) from exc
+    if page_count == 0:
+        raise DocumentFault(FaultCode.CORRUPT_PDF, "The PDF has no pages.")
+    if page_count > max_pages:
+        raise DocumentFault(
+            FaultCode.TOO_MANY_PAGES,
+            f"The PDF has {page_count} pages; the limit is {max_pages}.",
+        )
+    return PdfInfo(page_count=page_count)
+
+
+def extract_pages(path: Path, first_page: int, last_page: int) -> Iterator[PageText]:
+    """Yield the text of pages ``first_page..last_page`` (1-based, inclusive)."""
+    reader = _open(path)
+    for number in range(first_page, last_page + 1):
+        try:
+            text = reader.pages[number - 1].extract_text() or ""
+        except (PyPdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise _corrupt(exc, page=number) from exc
+        yield PageText(page=number, text=text.replace("\x00", ""))
+
+
+def visible_chars(pages: Iterable[PageText]) -> int:
+    distinct = {"".join(page.text.split()) for page in pages}
+    return sum(len(text) for text in distinct)
+
+
+def require_text(pages: Iterable[PageText]) -> None:
+    if visible_chars(pages) < MIN_VISIBLE_CHARS:
+        raise DocumentFault(
+            FaultCode.NO_EXTRACTABLE_TEXT,
+            "No text could be extracted: the PDF looks like scanned images without a text layer "
+            "(OCR it first, then upload it again).",
+        )
+
+
+def _open(path: Path) -> PdfReader:
+    try:
+        reader = PdfReader(path)
+    except FileNotDecryptedError as exc:
+        raise _encrypted() from exc
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise _corrupt(exc) from exc
+    if reader.is_encrypted:
+        # An empty user password still opens many "protected" PDFs; anything else cannot be read.
+        try:
+            if not reader.decrypt(""):
+                raise _encrypted()
+        except (FileNotDecryptedError, NotImplementedError, PdfReadError) as exc:
+            raise _encrypted() from exc
+    return reader
+
+
+def _encrypted() -> DocumentFault:
+    return DocumentFault(
+        FaultCode.ENCRYPTED_PDF,
+        "The PDF is password-protected; remove the password and upload it again.",
+    )
+
+
+def _corrupt(exc: Exception, *, page: int | None = None) -> DocumentFault:
+    where = f" (page {page})" if page else ""
+    return DocumentFault(
+        FaultCode.CORRUPT_PDF,
+        f"The PDF is damaged or truncated and cannot be read{where}: {exc}",
+    )

@@ -1,0 +1,71 @@
+"""Builds the long-lived resources of a process (database, storage, vectors, embedder)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from core.db import create_schema, make_engine
+from core.embeddings import Embedder
+from core.settings import Settings
+from core.storage import DocumentStorage
+from core.vectorstore import VectorStore
+from workflows.contracts import IngestOptions
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: Engine
+    storage: DocumentStorage
+    vectors: VectorStore
+    _embedder: Embedder | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def embedder(self) -> Embedder:
+        # Loaded on first use: the API only needs it for search, the worker for vectorize.
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = Embedder(
+                    self.settings.embedding_model_path,
+                    device=self.settings.embedding_device,
+                    batch_size=self.settings.embedding_batch_size,
+                    threads=self.settings.embedding_threads,
+                )
+            return self._embedder
+
+    def close(self) -> None:
+        self.vectors.close()
+        self.engine.dispose()
+
+
+def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> Resources:
+    for folder in (settings.data_dir, settings.uploads_dir, settings.artifacts_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sql_url)
+    create_schema(engine)
+    vectors = VectorStore.connect(
+        url=settings.qdrant_url,
+        api_key=settings.qdrant_api_key,
+        path=settings.qdrant_path,
+        collection=settings.qdrant_collection,
+    )
+    vectors.ensure_collection()
+    return Resources(
+        settings=settings,
+        engine=engine,
+        storage=DocumentStorage(settings.data_dir),
+        vectors=vectors,
+        _embedder=embedder,
+    )
+
+
+def ingest_options(settings: Settings) -> IngestOptions:
+    return IngestOptions(
+        extract_pages_per_activity=settings.extract_pages_per_activity,
+        vectorize_chunks_per_activity=settings.vectorize_chunks_per_activity,
+        max_attempts=settings.activity_max_attempts,
+        failed_retention_hours=settings.failed_task_retention_hours,
+    )

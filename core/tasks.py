@@ -1,0 +1,158 @@
+"""Persistence of documents and their processing tasks: small keyword-only functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from core.db import session_scope
+from core.models import (
+    Document,
+    DocumentStatus,
+    FileProcessingTask,
+    ProcessingStatus,
+    ProcessingStep,
+    utcnow,
+)
+from workflows.contracts import Progress, overall_progress
+
+_DOCUMENT_STATUS_FOR = {
+    ProcessingStatus.COMPLETED: DocumentStatus.READY,
+    ProcessingStatus.FAILED: DocumentStatus.FAILED,
+    ProcessingStatus.CANCELLED: DocumentStatus.CANCELLED,
+}
+
+
+def create_document_and_task(
+    engine: Engine, *, document: Document, task: FileProcessingTask
+) -> None:
+    with session_scope(engine) as session:
+        session.add(document)
+        session.flush()
+        session.add(task)
+        session.commit()
+
+
+def get_task(engine: Engine, task_id: str) -> FileProcessingTask | None:
+    with session_scope(engine) as session:
+        return session.get(FileProcessingTask, task_id)
+
+
+def get_document(engine: Engine, document_id: str) -> Document | None:
+    with session_scope(engine) as session:
+        return session.get(Document, document_id)
+
+
+def latest_task_for(engine: Engine, document_id: str) -> FileProcessingTask | None:
+    with session_scope(engine) as session:
+        statement = (
+            select(FileProcessingTask)
+            .where(FileProcessingTask.document_id == document_id)
+            .order_by(col(FileProcessingTask.created_at).desc())
+        )
+        return session.exec(statement).first()
+
+
+def list_documents(engine: Engine, *, owner: str, limit: int, offset: int) -> Sequence[Document]:
+    with session_scope(engine) as session:
+        statement = (
+            select(Document)
+            .where(Document.owner == owner)
+            .order_by(col(Document.created_at).desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return session.exec(statement).all()
+
+
+def list_tasks(
+    engine: Engine, *, owner: str, statuses: Sequence[ProcessingStatus]
+) -> Sequence[FileProcessingTask]:
+    with session_scope(engine) as session:
+        statement = (
+            select(FileProcessingTask)
+            .where(FileProcessingTask.owner == owner)
+            .where(col(FileProcessingTask.status).in_(list(statuses)))
+            .order_by(col(FileProcessingTask.created_at))
+        )
+        return session.exec(statement).all()
+
+
+def update_task_step(engine: Engine, task_id: str, **fields: Any) -> None:
+    """Write one step's progress; the overall percentage follows from the four step fields."""
+    with session_scope(engine) as session:
+        task = _task(session, task_id)
+        for name, value in fields.items():
+            setattr(task, name, value)
+        now = utcnow()
+        task.status = ProcessingStatus.RUNNING
+        task.started_at = task.started_at or now
+        task.updated_at = now
+        task.progress_percentage = overall_progress(
+            task.upload_progress,
+            task.extraction_progress,
+            task.chunking_progress,
+            task.vectorization_progress,
+        )
+        session.add(task)
+        session.commit()
+
+
+def record_progress(engine: Engine, task_id: str, progress: Progress) -> None:
+    """Mirror the workflow's own state on the row (at failures, resumes and the end)."""
+    with session_scope(engine) as session:
+        task = session.get(FileProcessingTask, task_id)
+        if task is None:
+            return  # deleted while its workflow was winding down: nothing left to mirror
+        status = ProcessingStatus(progress.status)
+        task.status = status
+        task.current_step = ProcessingStep(progress.current_step)
+        task.upload_progress = progress.upload_progress
+        task.extraction_progress = progress.extraction_progress
+        task.chunking_progress = progress.chunking_progress
+        task.vectorization_progress = progress.vectorization_progress
+        task.progress_percentage = progress.progress_percentage
+        task.page_count = progress.page_count
+        task.pages_extracted = progress.pages_extracted
+        task.chunk_count = progress.chunk_count
+        task.chunks_embedded = progress.chunks_embedded
+        task.error_code = progress.error_code
+        task.error_message = progress.error_message
+        now = utcnow()
+        task.updated_at = now
+        if status in _DOCUMENT_STATUS_FOR:
+            task.completed_at = now
+        else:
+            task.completed_at = None
+        session.add(task)
+        document = session.get(Document, task.document_id)
+        if document is not None:
+            document.status = _DOCUMENT_STATUS_FOR.get(status, DocumentStatus.PROCESSING)
+            document.page_count = progress.page_count
+            document.chunk_count = progress.chunk_count
+            document.updated_at = now
+            session.add(document)
+        session.commit()
+
+
+def delete_document_rows(engine: Engine, document_id: str) -> None:
+    with session_scope(engine) as session:
+        for task in session.exec(
+            select(FileProcessingTask).where(FileProcessingTask.document_id == document_id)
+        ):
+            session.delete(task)
+        session.flush()
+        document = session.get(Document, document_id)
+        if document is not None:
+            session.delete(document)
+        session.commit()
+
+
+def _task(session: Session, task_id: str) -> FileProcessingTask:
+    task = session.get(FileProcessingTask, task_id)
+    if task is None:
+        raise LookupError(f"processing task {task_id} does not exist")
+    return task

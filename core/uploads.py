@@ -1,0 +1,173 @@
+"""Receive a multipart PDF upload by streaming it to disk, never holding it in memory.
+
+The size cap is enforced while the bytes arrive, so an oversized upload is refused before its
+whole body is read, and a refused upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from core.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
+from core.pdf import looks_like_pdf
+
+FILE_FIELD = "file"
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    filename: str
+    stored_name: str
+    path: Path
+    size_bytes: int
+    sha256: str
+
+
+def display_filename(raw: str | None) -> str:
+    """A filename safe to show: no path parts, control characters or leading dots."""
+    name = unicodedata.normalize("NFC", raw or "")
+    name = _UNSAFE.sub("_", name.replace("\\", "/").split("/")[-1]).strip().lstrip(".")
+    return name[:255] or "document.pdf"
+
+
+class _FilePart:
+    """Collects one file part of the multipart body into a partial file on disk."""
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.stored_name = f"{uuid.uuid4().hex}.pdf"
+        self.partial = directory / f"{self.stored_name}.partial"
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.head = b""
+        self.digest = hashlib.sha256()
+        self.handle: IO[bytes] = self.partial.open("wb")
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise PayloadTooLargeError(
+                f"The file is larger than the {self.max_bytes:,}-byte limit.",
+                details={"max_bytes": self.max_bytes},
+            )
+        if len(self.head) < 1024:
+            self.head += data[: 1024 - len(self.head)]
+        self.digest.update(data)
+        self.handle.write(data)
+
+    def discard(self) -> None:
+        self.handle.close()
+        self.partial.unlink(missing_ok=True)
+
+
+class _MultipartCollector:
+    """python-multipart callbacks: the first ``file`` part goes to disk, others are dropped."""
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self._directory = directory
+        self._max_bytes = max_bytes
+        self._headers: dict[bytes, bytes] = {}
+        self._field = b""
+        self._value = b""
+        self._current: _FilePart | None = None
+        self.part: _FilePart | None = None
+        self.raw_filename = ""
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_header_field": self._on_header_field,
+            "on_header_value": self._on_header_value,
+            "on_header_end": self._on_header_end,
+            "on_headers_finished": self._on_headers_finished,
+            "on_part_data": self._on_part_data,
+            "on_part_end": self._on_part_end,
+        }
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def _on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._headers = {}
+        self._current = None
+        if disposition.get(b"name") == FILE_FIELD.encode() and self.part is None:
+            self.raw_filename = disposition.get(b"filename", b"").decode("utf-8", "replace")
+            self.part = self._current = _FilePart(self._directory, self._max_bytes)
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current is not None:
+            self._current.write(data[start:end])
+
+    def _on_part_end(self) -> None:
+        self._current = None
+
+
+async def receive_pdf(
+    chunks: AsyncIterator[bytes], content_type: str | None, *, directory: Path, max_bytes: int
+) -> ReceivedFile:
+    media, params = parse_options_header(content_type or "")
+    boundary = params.get(b"boundary")
+    if media != b"multipart/form-data" or not boundary:
+        raise InvalidInputError(
+            "Send the PDF as multipart/form-data in a field named 'file'.",
+            error_code="missing_file",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    collector = _MultipartCollector(directory, max_bytes)
+    parser = MultipartParser(boundary, callbacks=collector.callbacks())  # type: ignore[arg-type]
+    try:
+        async for chunk in chunks:
+            parser.write(chunk)
+        parser.finalize()
+        if collector.part is None:
+            raise InvalidInputError(
+                "No file was sent: use a multipart field named 'file'.", error_code="missing_file"
+            )
+        collector.part.handle.close()
+        _check_pdf(collector.part)
+    except BaseException as exc:
+        if collector.part is not None:
+            collector.part.discard()
+        if isinstance(exc, InvalidInputError | PayloadTooLargeError | UnsupportedMediaTypeError):
+            raise
+        if isinstance(exc, Exception):
+            raise InvalidInputError(
+                f"The multipart body could not be read: {exc}", error_code="malformed_upload"
+            ) from exc
+        raise
+    part = collector.part
+    final = directory / part.stored_name
+    part.partial.replace(final)
+    return ReceivedFile(
+        filename=display_filename(collector.raw_filename),
+        stored_name=part.stored_name,
+        path=final,
+        size_bytes=part.size,
+        sha256=part.digest.hexdigest(),
+    )
+
+
+def _check_pdf(part: _FilePart) -> None:
+    if part.size == 0:
+        raise InvalidInputError("The file is empty (0 bytes).", error_code="empty_file")
+    if not looks_like_pdf(part.head):
+        raise UnsupportedMediaTypeError(
+            "Only PDF files are accepted, and this file is not a PDF (checked by its content).",
+            error_code="not_a_pdf",
+        )

@@ -1,0 +1,60 @@
+"""Helpers shared by tests: polling a task, building an app with its lifespan running."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from api.app import create_app
+from core.embeddings import Embedder
+from core.settings import Settings
+
+TERMINAL = {"completed", "cancelled"}
+
+
+@contextlib.asynccontextmanager
+async def api_client(settings: Settings, embedder: Embedder) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, embedder=embedder)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docchat") as client:
+            yield client
+
+
+async def upload(client: httpx.AsyncClient, path: Any, name: str | None = None) -> httpx.Response:
+    with open(path, "rb") as handle:
+        content = handle.read()
+    return await client.post(
+        "/docs/upload_file_async",
+        files={"file": (name or str(path).rsplit("/", 1)[-1], content, "application/pdf")},
+    )
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient,
+    task_id: str,
+    *,
+    until: set[str] | None = None,
+    timeout: float = 120.0,
+    interval: float = 0.1,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Poll the status endpoint until the task reaches one of ``until``; return all snapshots."""
+    until = until or TERMINAL | {"failed"}
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = await client.get(f"/docs/processing/{task_id}/status")
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        seen.append(data)
+        if data["status"] in until:
+            return data, seen
+        await asyncio.sleep(interval)
+    raise AssertionError(
+        f"task {task_id} did not reach {until}; last: {seen[-1] if seen else None}"
+    )

@@ -1,0 +1,85 @@
+"""Runs a docchat ingestion worker against the configured Temporal, database and Qdrant.
+
+    python worker.py
+
+SIGTERM or Ctrl-C stop it gracefully: running activities get time to finish or heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.ingest import IngestActivities, IngestDependencies
+from core.runtime import Resources, open_resources
+from core.settings import Settings, get_settings
+from core.temporal import connect_temporal
+from workflows.ingest import IngestDocumentWorkflow
+
+log = logging.getLogger("docchat.worker")
+
+ACTIVITY_THREADS = 4
+
+
+def build_worker(
+    client: Client, resources: Resources, *, executor: ThreadPoolExecutor, task_queue: str
+) -> Worker:
+    settings = resources.settings
+    activities = IngestActivities(
+        IngestDependencies(
+            engine=resources.engine,
+            storage=resources.storage,
+            vectors=resources.vectors,
+            embedder_factory=resources.embedder,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+            max_pages=settings.max_pages,
+            max_extracted_chars=settings.max_extracted_chars,
+        )
+    )
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[IngestDocumentWorkflow],
+        activities=activities.all(),
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+        # Heartbeats carry cancellation; send them often so a cancel lands within seconds.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
+        default_heartbeat_throttle_interval=timedelta(seconds=1),
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    resources = open_resources(settings)
+    client = await connect_temporal(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(
+            client, resources, executor=executor, task_queue=settings.temporal_task_queue
+        )
+        async with worker:
+            log.info("worker polling task queue %s", settings.temporal_task_queue)
+            await stop.wait()
+            log.info("shutting down")
+    resources.close()
+
+
+def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()

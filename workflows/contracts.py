@@ -1,0 +1,154 @@
+"""Plain data shared by the ingestion workflow, its activities and its clients.
+
+Only references and counts travel through workflow history: document text, chunks and vectors
+stay on disk and in the stores, found again by ``document_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+WORKFLOW_NAME = "IngestDocument"
+PROGRESS_QUERY = "progress"
+RETRY_SIGNAL = "retry"
+
+
+class Activity:
+    VALIDATE = "validate_upload"
+    EXTRACT = "extract_pages"
+    CHUNK = "chunk_document"
+    VECTORIZE = "vectorize_chunks"
+    RECORD_STATE = "record_task_state"
+    DISCARD_VECTORS = "discard_vectors"
+
+
+class Step:
+    UPLOAD = "upload"
+    EXTRACT = "extract"
+    CHUNK = "chunk"
+    VECTORIZE = "vectorize"
+    DONE = "done"
+
+
+class Status:
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def workflow_id_for(task_id: str) -> str:
+    return f"ingest-{task_id}"
+
+
+def overall_progress(upload: float, extraction: float, chunking: float, vectors: float) -> float:
+    """Each step owns a quarter: upload 0-25, extract 25-50, chunk 50-75, vectors 75-100."""
+    return round((upload + extraction + chunking + vectors) / 4, 2)
+
+
+@dataclass
+class IngestOptions:
+    extract_pages_per_activity: int = 25
+    vectorize_chunks_per_activity: int = 64
+    max_attempts: int = 5
+    heartbeat_timeout_seconds: float = 30.0
+    schedule_to_start_timeout_seconds: float = 6 * 3600.0
+    failed_retention_hours: float = 24 * 7.0
+
+
+@dataclass
+class IngestInput:
+    task_id: str
+    document_id: str
+    options: IngestOptions = field(default_factory=IngestOptions)
+
+
+@dataclass
+class ValidateInput:
+    task_id: str
+    document_id: str
+
+
+@dataclass
+class ValidateResult:
+    page_count: int
+
+
+@dataclass
+class ExtractInput:
+    task_id: str
+    document_id: str
+    first_page: int
+    last_page: int
+    page_count: int
+
+
+@dataclass
+class ExtractResult:
+    pages: int
+    characters: int
+
+
+@dataclass
+class ChunkInput:
+    task_id: str
+    document_id: str
+
+
+@dataclass
+class ChunkResult:
+    chunk_count: int
+
+
+@dataclass
+class VectorizeInput:
+    task_id: str
+    document_id: str
+    start: int
+    stop: int
+    chunk_count: int
+
+
+@dataclass
+class VectorizeResult:
+    vectors: int
+
+
+@dataclass
+class Progress:
+    """The workflow's view of its task, returned by the ``progress`` query."""
+
+    status: str = Status.QUEUED
+    current_step: str = Step.UPLOAD
+    upload_progress: float = 0.0
+    extraction_progress: float = 0.0
+    chunking_progress: float = 0.0
+    vectorization_progress: float = 0.0
+    progress_percentage: float = 0.0
+    page_count: int | None = None
+    pages_extracted: int = 0
+    chunk_count: int | None = None
+    chunks_embedded: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    retryable: bool = False
+    resumes: int = 0
+
+    def refresh_overall(self) -> None:
+        self.progress_percentage = overall_progress(
+            self.upload_progress,
+            self.extraction_progress,
+            self.chunking_progress,
+            self.vectorization_progress,
+        )
+
+
+@dataclass
+class TaskState:
+    """What the ``record_task_state`` activity writes to the task's SQL row."""
+
+    task_id: str
+    document_id: str
+    progress: Progress

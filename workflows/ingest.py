@@ -1,0 +1,238 @@
+"""The ingestion workflow: upload check -> extract -> chunk -> vectorize, resumable per step.
+
+The workflow keeps how far each step got (pages extracted, chunks embedded). When a step fails
+after its activity retries run out, the task is marked failed and the workflow waits for a
+``retry`` signal (from the API or the Temporal Web UI), then resumes at exactly that point.
+Permanent document faults end the workflow at once: retrying cannot help them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+from workflows.contracts import (
+    PROGRESS_QUERY,
+    RETRY_SIGNAL,
+    WORKFLOW_NAME,
+    Activity,
+    ChunkInput,
+    ChunkResult,
+    ExtractInput,
+    ExtractResult,
+    IngestInput,
+    IngestOptions,
+    Progress,
+    Status,
+    Step,
+    TaskState,
+    ValidateInput,
+    ValidateResult,
+    VectorizeInput,
+    VectorizeResult,
+)
+
+ResultT = TypeVar("ResultT")
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class IngestDocumentWorkflow:
+    def __init__(self) -> None:
+        self._progress = Progress()
+        self._retry_requested = False
+
+    @workflow.query(name=PROGRESS_QUERY)
+    def progress(self) -> Progress:
+        return self._progress
+
+    @workflow.signal(name=RETRY_SIGNAL)
+    def retry(self) -> None:
+        # Only a failed, retryable task waits for this; elsewhere it is a harmless no-op.
+        if self._progress.status == Status.FAILED and self._progress.retryable:
+            self._retry_requested = True
+
+    @workflow.run
+    async def run(self, job: IngestInput) -> Progress:
+        p = self._progress
+        try:
+            while True:
+                try:
+                    await self._run_steps(job)
+                    break
+                except ActivityError as err:
+                    await self._fail(job, err)
+                    await self._wait_for_retry(job)
+        except asyncio.CancelledError:
+            await self._cancel(job)
+            raise
+        p.status = Status.COMPLETED
+        p.current_step = Step.DONE
+        await self._record(job)
+        return p
+
+    async def _run_steps(self, job: IngestInput) -> None:
+        p = self._progress
+        opts = job.options
+        p.status = Status.RUNNING
+        if p.page_count is None:
+            p.current_step = Step.UPLOAD
+            validated: ValidateResult = await self._call(
+                Activity.VALIDATE,
+                ValidateInput(job.task_id, job.document_id),
+                ValidateResult,
+                opts,
+                start_to_close=timedelta(minutes=2),
+            )
+            p.page_count = validated.page_count
+            p.upload_progress = 100.0
+            p.refresh_overall()
+
+        page_count = p.page_count
+        p.current_step = Step.EXTRACT
+        while p.pages_extracted < page_count:
+            first = p.pages_extracted + 1
+            last = min(page_count, p.pages_extracted + opts.extract_pages_per_activity)
+            await self._call(
+                Activity.EXTRACT,
+                ExtractInput(job.task_id, job.document_id, first, last, page_count),
+                ExtractResult,
+                opts,
+                start_to_close=timedelta(minutes=10),
+            )
+            p.pages_extracted = last
+            p.extraction_progress = _percent(last, page_count)
+            p.refresh_overall()
+
+        if p.chunk_count is None:
+            p.current_step = Step.CHUNK
+            chunked: ChunkResult = await self._call(
+                Activity.CHUNK,
+                ChunkInput(job.task_id, job.document_id),
+                ChunkResult,
+                opts,
+                start_to_close=timedelta(minutes=10),
+            )
+            p.chunk_count = chunked.chunk_count
+            p.chunking_progress = 100.0
+            p.refresh_overall()
+
+        chunk_count = p.chunk_count
+        p.current_step = Step.VECTORIZE
+        while p.chunks_embedded < chunk_count:
+            stop = min(chunk_count, p.chunks_embedded + opts.vectorize_chunks_per_activity)
+            await self._call(
+                Activity.VECTORIZE,
+                VectorizeInput(job.task_id, job.document_id, p.chunks_embedded, stop, chunk_count),
+                VectorizeResult,
+                opts,
+                start_to_close=timedelta(minutes=15),
+            )
+            p.chunks_embedded = stop
+            p.vectorization_progress = _percent(stop, chunk_count)
+            p.refresh_overall()
+
+    async def _call(
+        self,
+        activity: str,
+        arg: object,
+        result_type: type[ResultT],
+        opts: IngestOptions,
+        *,
+        start_to_close: timedelta,
+    ) -> ResultT:
+        result: ResultT = await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            # Queued too long: no worker is serving the task queue.
+            schedule_to_start_timeout=timedelta(seconds=opts.schedule_to_start_timeout_seconds),
+            # Too slow: a hung extraction or embedding.
+            start_to_close_timeout=start_to_close,
+            # Worker died: another worker takes the step over this soon.
+            heartbeat_timeout=timedelta(seconds=opts.heartbeat_timeout_seconds),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(seconds=30),
+                maximum_attempts=opts.max_attempts,
+            ),
+            # Wait until a cancelled activity has stopped, so cleanup never races its writes.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        return result
+
+    async def _fail(self, job: IngestInput, err: ActivityError) -> None:
+        p = self._progress
+        cause = err.cause
+        permanent = isinstance(cause, ApplicationError) and cause.non_retryable
+        p.status = Status.FAILED
+        p.retryable = not permanent
+        if isinstance(cause, ApplicationError) and cause.type:
+            p.error_code = cause.type if permanent else "step_failed"
+        else:
+            p.error_code = "step_failed" if not permanent else "document_fault"
+        p.error_message = _describe(err)
+        await self._record(job)
+        if permanent:
+            raise ApplicationError(p.error_message, type=p.error_code, non_retryable=True)
+
+    async def _wait_for_retry(self, job: IngestInput) -> None:
+        p = self._progress
+        try:
+            await workflow.wait_condition(
+                lambda: self._retry_requested,
+                timeout=timedelta(hours=job.options.failed_retention_hours),
+            )
+        except TimeoutError:
+            p.retryable = False
+            await self._record(job)
+            raise ApplicationError(
+                f"Gave up waiting for a retry: {p.error_message}",
+                type=p.error_code or "step_failed",
+                non_retryable=True,
+            ) from None
+        self._retry_requested = False
+        p.resumes += 1
+        p.status = Status.RUNNING
+        p.retryable = False
+        p.error_code = None
+        p.error_message = None
+        await self._record(job)
+
+    async def _cancel(self, job: IngestInput) -> None:
+        p = self._progress
+        p.status = Status.CANCELLED
+        p.retryable = False
+        short = timedelta(minutes=1)
+        await workflow.execute_activity(
+            Activity.DISCARD_VECTORS, job.document_id, start_to_close_timeout=short
+        )
+        await self._record(job)
+
+    async def _record(self, job: IngestInput) -> None:
+        await workflow.execute_activity(
+            Activity.RECORD_STATE,
+            TaskState(job.task_id, job.document_id, self._progress),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+        )
+
+
+def _percent(done: int, total: int) -> float:
+    return round(100.0 * done / total, 2) if total else 100.0
+
+
+def _describe(err: FailureError) -> str:
+    # The innermost message is the one a person can act on (e.g. "connection refused").
+    cause: BaseException | None = err
+    message = str(err)
+    while cause is not None:
+        if isinstance(cause, FailureError) and cause.message:
+            message = cause.message
+        cause = cause.__cause__
+    return message
