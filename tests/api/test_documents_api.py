@@ -87,7 +87,8 @@ async def test_list_get_and_delete(settings: Settings, embedder: Embedder, corpu
         deleted = await client.delete(f"/docs/{document_id}")
         assert deleted.status_code == 200, deleted.text
         assert (await client.get(f"/docs/{document_id}")).status_code == 404
-        assert (await client.get(f"/docs/processing/{accepted['task_id']}/status")).status_code == 404
+        status = await client.get(f"/docs/processing/{accepted['task_id']}/status")
+        assert status.status_code == 404
         services = client._transport.app.state.services  # type: ignore[attr-defined]
         assert services.resources.vectors.count(document_id) == 0
     assert list(settings.uploads_dir.iterdir()) == []
