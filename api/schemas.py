@@ -18,6 +18,7 @@ class UploadAccepted(BaseModel):
     filename: str
     size_bytes: int
     status: str
+    duplicate: bool
     status_url: str
     events_url: str
 
@@ -86,6 +87,11 @@ class TaskStatus(BaseModel):
     updated_at: str | None
     completed_at: str | None
     source: str
+
+
+class RetryAllResult(BaseModel):
+    resumed: list[str]
+    skipped: list[dict[str, str]]
 
 
 class ComponentHealth(BaseModel):

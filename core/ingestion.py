@@ -10,21 +10,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from core import tasks
-from core.errors import NotFoundError, ServiceUnavailableError
-from core.models import Document, FileProcessingTask, ProcessingStatus
+from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from core.models import Document, DocumentStatus, FileProcessingTask, ProcessingStatus
 from core.runtime import Resources, ingest_options
+from core.task_history import TaskHistory, summarize
 from core.uploads import ReceivedFile
 from workflows.contracts import (
     PROGRESS_QUERY,
+    RETRY_SIGNAL,
     WORKFLOW_NAME,
     IngestInput,
     Progress,
@@ -35,6 +38,18 @@ from workflows.contracts import (
 log = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = (ProcessingStatus.QUEUED, ProcessingStatus.RUNNING, ProcessingStatus.RETRYING)
+
+
+@dataclass(frozen=True)
+class StartedTask:
+    task: FileProcessingTask
+    duplicate: bool
+
+
+@dataclass
+class RetrySummary:
+    resumed: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,36 @@ class IngestionService:
     def _engine(self):  # type: ignore[no-untyped-def]
         return self._resources.engine
 
-    async def start(self, received: ReceivedFile, *, owner: str) -> FileProcessingTask:
+    async def start(self, received: ReceivedFile, *, owner: str) -> StartedTask:
+        """Start ingesting ``received``, or answer with the document that has the same bytes."""
+        existing = await self._existing_copy(received, owner=owner)
+        if existing is not None:
+            return existing
+        try:
+            task = await self._start_new(received, owner=owner)
+        except IntegrityError:
+            # A concurrent upload of the same bytes won the race: answer with its document.
+            existing = await self._existing_copy(received, owner=owner)
+            if existing is None:
+                raise
+            return existing
+        return StartedTask(task=task, duplicate=False)
+
+    async def _existing_copy(self, received: ReceivedFile, *, owner: str) -> StartedTask | None:
+        found = await asyncio.to_thread(
+            tasks.find_document_by_hash, self._engine, owner=owner, sha256=received.sha256
+        )
+        if found is None:
+            return None
+        document, task = found
+        if document.status == DocumentStatus.CANCELLED or task is None:
+            # A cancelled copy was never ingested: uploading it again means "do it now".
+            await self.delete_document(document.id, owner=owner)
+            return None
+        await asyncio.to_thread(received.path.unlink, missing_ok=True)
+        return StartedTask(task=task, duplicate=True)
+
+    async def _start_new(self, received: ReceivedFile, *, owner: str) -> FileProcessingTask:
         document = Document(
             filename=received.filename,
             stored_name=received.stored_name,
@@ -101,9 +145,13 @@ class IngestionService:
         )
         task = FileProcessingTask(document_id=document.id, workflow_id="", owner=owner)
         task.workflow_id = workflow_id_for(task.id)
-        await asyncio.to_thread(
-            tasks.create_document_and_task, self._engine, document=document, task=task
-        )
+        try:
+            await asyncio.to_thread(
+                tasks.create_document_and_task, self._engine, document=document, task=task
+            )
+        except IntegrityError:
+            await asyncio.to_thread(received.path.unlink, missing_ok=True)
+            raise
         try:
             await self._client.start_workflow(
                 WORKFLOW_NAME,
@@ -148,6 +196,74 @@ class IngestionService:
         except RPCError as exc:
             log.debug("workflow %s unavailable, reading the row: %s", task.workflow_id, exc)
         return TaskView(task, _progress_from_row(task), "database", None)
+
+    async def retry(self, task_id: str, *, owner: str) -> TaskView:
+        """Resume a failed task at the step that failed, keeping all finished work."""
+        view = await self.view(task_id, owner=owner)
+        progress = view.progress
+        if progress.status != Status.FAILED:
+            raise ConflictError(
+                f"Task {task_id} is {progress.status}; only a failed task can be retried.",
+                error_code="task_not_failed",
+                details={"status": progress.status},
+            )
+        if not progress.retryable:
+            raise ConflictError(
+                f"A retry cannot help this task: {progress.error_message}",
+                error_code="retry_not_possible",
+                details={"reason": progress.error_code, "status": progress.status},
+            )
+        handle = self._client.get_workflow_handle(view.task.workflow_id)
+        await handle.signal(RETRY_SIGNAL)
+        # The signal is handled on the workflow's next task; wait briefly so the answer shows it.
+        for _ in range(40):
+            view = await self.view(task_id, owner=owner)
+            if view.progress.status != Status.FAILED:
+                break
+            await asyncio.sleep(0.05)
+        return view
+
+    async def retry_failed(self, *, owner: str) -> RetrySummary:
+        rows = await asyncio.to_thread(
+            tasks.list_tasks, self._engine, owner=owner, statuses=[ProcessingStatus.FAILED]
+        )
+        summary = RetrySummary()
+        for task in rows:
+            try:
+                await self.retry(task.id, owner=owner)
+            except ConflictError as refused:
+                summary.skipped.append({"task_id": task.id, "reason": refused.message})
+            else:
+                summary.resumed.append(task.id)
+        return summary
+
+    async def cancel(self, task_id: str, *, owner: str) -> TaskView:
+        view = await self.view(task_id, owner=owner)
+        if view.progress.status in (Status.COMPLETED, Status.CANCELLED) or (
+            view.progress.status == Status.FAILED and not view.progress.retryable
+        ):
+            raise ConflictError(
+                f"Task {task_id} has already ended ({view.progress.status}).",
+                error_code="task_finished",
+                details={"status": view.progress.status},
+            )
+        await self._client.get_workflow_handle(view.task.workflow_id).cancel()
+        return view
+
+    async def history(self, task_id: str, *, owner: str) -> TaskHistory:
+        task = await asyncio.to_thread(tasks.get_task, self._engine, task_id)
+        if task is None or task.owner != owner:
+            raise NotFoundError(f"No processing task {task_id}.", error_code="task_not_found")
+        handle = self._client.get_workflow_handle(task.workflow_id)
+        try:
+            description = await handle.describe()
+            history = await handle.fetch_history()
+        except RPCError as exc:
+            raise ServiceUnavailableError(
+                f"The workflow history is not available: {exc.message}",
+                error_code="history_unavailable",
+            ) from exc
+        return summarize(history, description.run_id)
 
     async def cancel_and_wait(self, workflow_id: str, *, timeout: float = 20.0) -> None:
         handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow_id)

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -48,6 +49,9 @@ class DocumentStatus(StrEnum):
 
 
 class Document(SQLModel, table=True):
+    # One copy of each content per principal: concurrent uploads of the same bytes race on this.
+    __table_args__ = (UniqueConstraint("owner", "sha256", name="uq_document_owner_sha256"),)
+
     id: str = Field(default_factory=new_id, primary_key=True)
     filename: str = Field(max_length=255)
     stored_name: str = Field(max_length=64)

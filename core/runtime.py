@@ -52,7 +52,6 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
         path=settings.qdrant_path,
         collection=settings.qdrant_collection,
     )
-    vectors.ensure_collection()
     return Resources(
         settings=settings,
         engine=engine,
@@ -67,5 +66,6 @@ def ingest_options(settings: Settings) -> IngestOptions:
         extract_pages_per_activity=settings.extract_pages_per_activity,
         vectorize_chunks_per_activity=settings.vectorize_chunks_per_activity,
         max_attempts=settings.activity_max_attempts,
+        heartbeat_timeout_seconds=settings.activity_heartbeat_timeout_seconds,
         failed_retention_hours=settings.failed_task_retention_hours,
     )

@@ -46,6 +46,18 @@ def get_document(engine: Engine, document_id: str) -> Document | None:
         return session.get(Document, document_id)
 
 
+def find_document_by_hash(
+    engine: Engine, *, owner: str, sha256: str
+) -> tuple[Document, FileProcessingTask | None] | None:
+    with session_scope(engine) as session:
+        document = session.exec(
+            select(Document).where(Document.owner == owner).where(Document.sha256 == sha256)
+        ).first()
+    if document is None:
+        return None
+    return document, latest_task_for(engine, document.id)
+
+
 def latest_task_for(engine: Engine, document_id: str) -> FileProcessingTask | None:
     with session_scope(engine) as session:
         statement = (

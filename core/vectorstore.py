@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +33,12 @@ class SearchHit:
 
 
 class VectorStore:
-    def __init__(self, client: QdrantClient, collection: str, *, local: bool = False) -> None:
-        self._client = client
+    """Opens its client on first use: local mode locks its folder to one process, and a
+    process that never touches vectors (e.g. an API replica in a test) should not take it."""
+
+    def __init__(self, open_client: Callable[[], QdrantClient], collection: str, *, local: bool):
+        self._open_client = open_client
+        self._opened: QdrantClient | None = None
         self._local = local
         self._collection = collection
         # Local mode is a single-process SQLite store; serialise access from worker threads.
@@ -46,9 +50,20 @@ class VectorStore:
         cls, *, url: str | None, api_key: str | None, path: Path, collection: str
     ) -> VectorStore:
         if url:
-            return cls(QdrantClient(url=url, api_key=api_key), collection)
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(QdrantClient(path=str(path)), collection, local=True)
+            return cls(lambda: QdrantClient(url=url, api_key=api_key), collection, local=False)
+
+        def open_local() -> QdrantClient:
+            path.mkdir(parents=True, exist_ok=True)
+            return QdrantClient(path=str(path))
+
+        return cls(open_local, collection, local=True)
+
+    @property
+    def _client(self) -> QdrantClient:
+        with self._lock:
+            if self._opened is None:
+                self._opened = self._open_client()
+            return self._opened
 
     def ensure_collection(self) -> None:
         if self._ensured:
@@ -151,7 +166,10 @@ class VectorStore:
 
     def close(self) -> None:
         with self._lock:
-            self._client.close()
+            if self._opened is not None:
+                self._opened.close()
+                self._opened = None
+                self._ensured = False
 
 
 def _documents_filter(document_ids: Sequence[str]) -> models.Filter:

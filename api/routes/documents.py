@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import IngestionDep, PrincipalDep, ServicesDep, SettingsDep
 from api.envelope import Envelope, ok
@@ -37,9 +37,15 @@ _MULTIPART_BODY = {
     response_model=UploadEnvelope,
     openapi_extra=_MULTIPART_BODY,
     summary="Upload a PDF; ingestion runs as a durable workflow",
+    description="Answers 202 with the new task, or 200 with `duplicate: true` and the existing "
+    "document's task when the same bytes were uploaded before.",
 )
 async def upload_file_async(
-    request: Request, ingestion: IngestionDep, settings: SettingsDep, owner: PrincipalDep
+    request: Request,
+    response: Response,
+    ingestion: IngestionDep,
+    settings: SettingsDep,
+    owner: PrincipalDep,
 ) -> UploadEnvelope:
     received = await receive_pdf(
         request.stream(),
@@ -47,7 +53,11 @@ async def upload_file_async(
         directory=settings.uploads_dir,
         max_bytes=settings.max_upload_bytes,
     )
-    task = await ingestion.start(received, owner=owner)
+    started = await ingestion.start(received, owner=owner)
+    task = started.task
+    if started.duplicate:
+        # Same bytes as a document this principal already has: nothing new to ingest.
+        response.status_code = status.HTTP_200_OK
     accepted = UploadAccepted(
         task_id=task.id,
         document_id=task.document_id,
@@ -55,6 +65,7 @@ async def upload_file_async(
         filename=received.filename,
         size_bytes=received.size_bytes,
         status=task.status.value,
+        duplicate=started.duplicate,
         status_url=f"/docs/processing/{task.id}/status",
         events_url=f"/docs/processing/{task.id}/events",
     )

@@ -1,12 +1,14 @@
-"""Processing tasks under ``/docs/processing``: live status read from the workflow."""
+"""Processing tasks under ``/docs/processing``: live status, retry, cancel and history."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 
 from api.deps import IngestionDep, PrincipalDep
 from api.envelope import Envelope, ok
-from api.schemas import TaskStatus
+from api.schemas import RetryAllResult, TaskStatus
 
 router = APIRouter(prefix="/docs/processing", tags=["processing"])
 
@@ -21,6 +23,17 @@ async def active_tasks(ingestion: IngestionDep, owner: PrincipalDep) -> Envelope
     return ok([TaskStatus(**view.as_dict()) for view in views])
 
 
+@router.post(
+    "/retry",
+    response_model=Envelope[RetryAllResult],
+    summary="Retry every failed task that a retry can help (e.g. after an outage)",
+)
+async def retry_all(ingestion: IngestionDep, owner: PrincipalDep) -> Envelope[RetryAllResult]:
+    summary = await ingestion.retry_failed(owner=owner)
+    result = RetryAllResult(resumed=summary.resumed, skipped=summary.skipped)
+    return ok(result, resumed=len(summary.resumed), skipped=len(summary.skipped))
+
+
 @router.get(
     "/{task_id}/status",
     response_model=Envelope[TaskStatus],
@@ -31,3 +44,41 @@ async def task_status(
 ) -> Envelope[TaskStatus]:
     view = await ingestion.view(task_id, owner=owner)
     return ok(TaskStatus(**view.as_dict()))
+
+
+@router.post(
+    "/{task_id}/retry",
+    response_model=Envelope[TaskStatus],
+    summary="Resume a failed task at the step that failed",
+    description="Finished steps and stored chunk batches are kept. 409 `retry_not_possible` "
+    "for a permanent document fault, 409 `task_not_failed` when the task has not failed.",
+)
+async def retry_task(
+    task_id: str, ingestion: IngestionDep, owner: PrincipalDep
+) -> Envelope[TaskStatus]:
+    view = await ingestion.retry(task_id, owner=owner)
+    return ok(TaskStatus(**view.as_dict()))
+
+
+@router.post(
+    "/{task_id}/cancel",
+    response_model=Envelope[TaskStatus],
+    summary="Cancel a task: the running step stops within seconds, partial vectors are removed",
+)
+async def cancel_task(
+    task_id: str, ingestion: IngestionDep, owner: PrincipalDep
+) -> Envelope[TaskStatus]:
+    view = await ingestion.cancel(task_id, owner=owner)
+    return ok(TaskStatus(**view.as_dict()), cancel_requested=True)
+
+
+@router.get(
+    "/{task_id}/history",
+    response_model=Envelope[dict[str, Any]],
+    summary="Steps with start and end times, attempts and errors, from the workflow history",
+)
+async def task_history(
+    task_id: str, ingestion: IngestionDep, owner: PrincipalDep
+) -> Envelope[dict[str, Any]]:
+    history = await ingestion.history(task_id, owner=owner)
+    return ok(history.as_dict())
