@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     max_pages: int = Field(default=2000, ge=1)
     max_extracted_chars: int = Field(default=20_000_000, ge=1)
     activity_max_attempts: int = Field(default=5, ge=1)
+    # A worker that stops heartbeating this long is taken for dead; another takes the step.
+    activity_heartbeat_timeout_seconds: float = Field(default=30.0, ge=1)
     failed_task_retention_hours: float = Field(default=24 * 7, gt=0)
 
     # Chat model backends
@@ -64,6 +66,19 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # --- Chat (issue 3): retrieval, answers, WebSocket fan-out, typing indicators ---
+    retrieval_k: int = Field(default=4, ge=1, le=50)
+    # Chunks scoring below this cosine similarity are not shown to the model; when none is
+    # left, the answer says the documents do not cover the question instead of guessing.
+    retrieval_min_score: float = Field(default=0.25, ge=-1.0, le=1.0)
+    chat_history_messages: int = Field(default=4, ge=0, le=50)
+    # The longest wait for the model's next piece before the answer fails with an error.
+    llm_token_timeout_seconds: float = Field(default=120.0, gt=0)
+    typing_ttl_seconds: float = Field(default=5.0, gt=0)
+    ws_send_queue_size: int = Field(default=256, ge=1)
+    ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
+    # --- end chat ---
 
     @field_validator("data_dir")
     @classmethod
