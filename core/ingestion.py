@@ -128,7 +128,11 @@ class IngestionService:
         if found is None:
             return None
         document, task = found
-        if document.status == DocumentStatus.CANCELLED or task is None:
+        cancelled = document.status == DocumentStatus.CANCELLED
+        if task is not None and not cancelled:
+            # The row may lag the workflow by a moment; the workflow's own word decides.
+            cancelled = (await self._view(task)).progress.status == Status.CANCELLED
+        if cancelled or task is None:
             # A cancelled copy was never ingested: uploading it again means "do it now".
             await self.delete_document(document.id, owner=owner)
             return None

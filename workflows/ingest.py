@@ -14,7 +14,12 @@ from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 from workflows.contracts import (
     PROGRESS_QUERY,
@@ -65,9 +70,14 @@ class IngestDocumentWorkflow:
                     await self._run_steps(job)
                     break
                 except ActivityError as err:
+                    if is_cancelled_exception(err):
+                        raise
                     await self._fail(job, err)
                     await self._wait_for_retry(job)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ActivityError) as err:
+            # A cancel reaches us as CancelledError, or as the running activity's cancellation.
+            if not is_cancelled_exception(err):
+                raise
             await self._cancel(job)
             raise
         p.status = Status.COMPLETED
@@ -206,12 +216,12 @@ class IngestDocumentWorkflow:
 
     async def _cancel(self, job: IngestInput) -> None:
         p = self._progress
-        p.status = Status.CANCELLED
-        p.retryable = False
         short = timedelta(minutes=1)
         await workflow.execute_activity(
             Activity.DISCARD_VECTORS, job.document_id, start_to_close_timeout=short
         )
+        p.status = Status.CANCELLED
+        p.retryable = False
         await self._record(job)
 
     async def _record(self, job: IngestInput) -> None:
