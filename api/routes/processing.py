@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import IngestionDep, PrincipalDep
 from api.envelope import Envelope, ok
@@ -44,6 +47,28 @@ async def task_status(
 ) -> Envelope[TaskStatus]:
     view = await ingestion.view(task_id, owner=owner)
     return ok(TaskStatus(**view.as_dict()))
+
+
+@router.get(
+    "/{task_id}/events",
+    summary="Server-Sent Events: the task's status whenever it changes, until it ends",
+    description="Each `progress` event carries the same data as the status endpoint; the first "
+    "one is the current state, the last is an `end` event. Comments keep the stream alive.",
+    response_class=EventSourceResponse,
+)
+async def task_events(
+    task_id: str, ingestion: IngestionDep, owner: PrincipalDep
+) -> EventSourceResponse:
+    await ingestion.view(task_id, owner=owner)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        last: dict[str, Any] | None = None
+        async for view in ingestion.events(task_id, owner=owner):
+            last = TaskStatus(**view.as_dict()).model_dump(mode="json")
+            yield ServerSentEvent(data=json.dumps(last), event="progress")
+        yield ServerSentEvent(data=json.dumps(last), event="end")
+
+    return EventSourceResponse(stream(), ping=10)
 
 
 @router.post(
