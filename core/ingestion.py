@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,7 @@ from workflows.contracts import (
 
 log = logging.getLogger(__name__)
 
+QUERY_TIMEOUT = timedelta(seconds=2)
 ACTIVE_STATUSES = (ProcessingStatus.QUEUED, ProcessingStatus.RUNNING, ProcessingStatus.RETRYING)
 
 
@@ -193,7 +194,10 @@ class IngestionService:
         try:
             description = await handle.describe()
             if description.status == WorkflowExecutionStatus.RUNNING:
-                progress = await handle.query(PROGRESS_QUERY, result_type=Progress)
+                # Only a worker answers queries: with none polling, fall back to the row fast.
+                progress = await handle.query(
+                    PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT
+                )
                 attempt = _pending_attempt(description.raw_description.pending_activities)
                 _refine_status(progress, attempt, description.raw_description.pending_activities)
                 return TaskView(task, progress, "workflow", attempt)
