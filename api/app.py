@@ -11,10 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import documents, health, processing
+from api.routes import chat, documents, health, processing, search
 from api.services import Services
+from core.chat.service import ChatService
 from core.embeddings import Embedder
 from core.ingestion import IngestionService
+from core.llm import ModelRegistry
 from core.runtime import open_resources
 from core.settings import Settings, get_settings
 from core.temporal import connect_temporal
@@ -22,17 +24,31 @@ from core.temporal import connect_temporal
 log = logging.getLogger("docchat.api")
 
 
-def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | None = None,
+    models: ModelRegistry | None = None,
+) -> FastAPI:
+    """``embedder`` and ``models`` replace the ones built from settings (the app closes them)."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resources = await asyncio.to_thread(open_resources, settings, embedder=embedder)
         client = await connect_temporal(settings)
+        registry = models or ModelRegistry.from_settings(settings)
+        chat_service = ChatService(resources, registry)
         app.state.services = Services(
-            resources=resources, temporal=client, ingestion=IngestionService(resources, client)
+            resources=resources,
+            temporal=client,
+            ingestion=IngestionService(resources, client),
+            chat=chat_service,
         )
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(registry.aclose)
+            await chat_service.start()
+            stack.push_async_callback(chat_service.stop)
             if settings.embedded_worker:
                 # Imported here: only the embedded mode pulls worker code into the API process.
                 from worker import ACTIVITY_THREADS, build_worker
@@ -58,5 +74,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(processing.router)
+    app.include_router(search.router)  # before documents: /docs/search is not a document id
     app.include_router(documents.router)
+    app.include_router(chat.router)
     return app

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from api.services import Services
+from core.chat.service import ChatService
 from core.ingestion import IngestionService
 from core.settings import Settings
 
@@ -24,6 +26,12 @@ def get_settings_dep(services: Annotated[Services, Depends(get_services)]) -> Se
     return services.resources.settings
 
 
+def get_chat(connection: HTTPConnection) -> ChatService:
+    # HTTPConnection, not Request: WebSocket routes depend on this too.
+    services: Services = connection.app.state.services
+    return services.chat
+
+
 def get_principal() -> str:
     # Single-user local mode: every resource belongs to the local principal.
     return "local"
@@ -33,3 +41,4 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 IngestionDep = Annotated[IngestionService, Depends(get_ingestion)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PrincipalDep = Annotated[str, Depends(get_principal)]
+ChatDep = Annotated[ChatService, Depends(get_chat)]

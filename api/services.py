@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from core.chat.service import ChatService
 from core.ingestion import IngestionService
 from core.runtime import Resources
 
@@ -15,3 +16,4 @@ class Services:
     resources: Resources
     temporal: Client
     ingestion: IngestionService
+    chat: ChatService

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, create_engine
 
 from core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from core.chat import models as chat_models  # noqa: F401  (the chat tables)
 
 
 def make_engine(url: str) -> Engine:

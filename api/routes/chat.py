@@ -1,0 +1,430 @@
+"""Chat under ``/chat``: sessions and history, typing indicators, answers over REST, SSE and a
+WebSocket per session. ``docs/chat.md`` is the protocol reference."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, WebSocket, status
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
+
+from api.deps import ChatDep, PrincipalDep
+from api.envelope import Envelope, ErrorDetail, ok
+from core.chat import store
+from core.chat.answers import ChatSessionNotFoundError, Question
+from core.chat.connections import CLOSE_SESSION_NOT_FOUND, Connection
+from core.chat.models import ChatMessagePublic, ChatSessionPublic, TypingPublic
+from core.chat.protocol import (
+    ChatFrame,
+    ConnectedEvent,
+    MessageEvent,
+    PingFrame,
+    PongEvent,
+    QuestionText,
+    SearchMode,
+    SessionDeletedEvent,
+    TypingFrame,
+    TypingUpdateEvent,
+    UserId,
+    parse_frame,
+)
+from core.chat.service import ChatService
+from core.errors import AppError, ConflictError, InvalidInputError
+
+log = logging.getLogger("docchat.chat")
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+
+# --- request and response shapes ---------------------------------------------------------
+
+
+class SessionCreate(BaseModel):
+    title: str = Field(default="New chat", min_length=1, max_length=200)
+
+
+class TypingUpdate(BaseModel):
+    user_id: UserId
+    is_typing: bool
+
+
+class AskRequest(BaseModel):
+    question: QuestionText
+    model: str | None = None
+    search_mode: SearchMode = "all"
+    user_id: UserId | None = None
+
+
+class AskResult(BaseModel):
+    question: ChatMessagePublic
+    answer: ChatMessagePublic
+
+
+class ModelInfo(BaseModel):
+    name: str
+    backend: str
+    description: str
+    available: bool
+    default: bool
+
+
+# --- sessions and history ----------------------------------------------------------------
+
+
+@router.post(
+    "/sessions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[ChatSessionPublic],
+    summary="Start a chat session",
+)
+async def create_session(
+    chat: ChatDep, owner: PrincipalDep, body: SessionCreate | None = None
+) -> Envelope[ChatSessionPublic]:
+    title = (body or SessionCreate()).title
+    row = await asyncio.to_thread(
+        store.create_session, chat.resources.engine, owner=owner, title=title
+    )
+    return ok(ChatSessionPublic.of(row))
+
+
+@router.get(
+    "/sessions", response_model=Envelope[list[ChatSessionPublic]], summary="List chat sessions"
+)
+async def list_sessions(
+    chat: ChatDep,
+    owner: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Envelope[list[ChatSessionPublic]]:
+    rows = await asyncio.to_thread(
+        store.list_sessions, chat.resources.engine, owner=owner, limit=limit, offset=offset
+    )
+    return ok([ChatSessionPublic.of(row) for row in rows], limit=limit, offset=offset)
+
+
+@router.get(
+    "/sessions/{session_id}",
+    response_model=Envelope[ChatSessionPublic],
+    summary="One chat session",
+)
+async def get_session(
+    session_id: int, chat: ChatDep, owner: PrincipalDep
+) -> Envelope[ChatSessionPublic]:
+    row = await asyncio.to_thread(store.get_session, chat.resources.engine, session_id, owner=owner)
+    if row is None:
+        raise _session_not_found(session_id)
+    return ok(ChatSessionPublic.of(row))
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    response_model=Envelope[dict[str, Any]],
+    summary="Delete a chat session with its messages; its WebSocket clients are closed",
+)
+async def delete_session(
+    session_id: int, chat: ChatDep, owner: PrincipalDep
+) -> Envelope[dict[str, Any]]:
+    await chat.answers.require_session(session_id, owner=owner)
+    await chat.cancel_answers(session_id)
+    deleted = await asyncio.to_thread(
+        store.delete_session, chat.resources.engine, session_id, owner=owner
+    )
+    if not deleted:
+        raise _session_not_found(session_id)
+    event = SessionDeletedEvent(session_id=session_id)
+    await chat.connections.broadcast_to_session(session_id, event.payload())
+    await chat.connections.close_session(
+        session_id, code=CLOSE_SESSION_NOT_FOUND, reason="The chat session was deleted."
+    )
+    return ok({"session_id": session_id, "deleted": True})
+
+
+@router.get(
+    "/sessions/{session_id}/messages",
+    response_model=Envelope[list[ChatMessagePublic]],
+    summary="A session's history, oldest first, with the sources of each answer",
+)
+async def list_messages(
+    session_id: int,
+    chat: ChatDep,
+    owner: PrincipalDep,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="Only the latest")] = None,
+) -> Envelope[list[ChatMessagePublic]]:
+    await chat.answers.require_session(session_id, owner=owner)
+    rows = await asyncio.to_thread(
+        store.list_messages, chat.resources.engine, session_id, limit=limit
+    )
+    return ok([ChatMessagePublic.of(row) for row in rows], session_id=session_id)
+
+
+@router.get(
+    "/models",
+    response_model=Envelope[list[ModelInfo]],
+    summary="The configured chat models and whether each answers now",
+)
+async def list_models(chat: ChatDep) -> Envelope[list[ModelInfo]]:
+    models = await chat.models.list_models()
+    return ok([ModelInfo(**model) for model in models])
+
+
+# --- typing indicators -------------------------------------------------------------------
+
+
+@router.post(
+    "/{session_id}/typing",
+    response_model=Envelope[TypingUpdateEvent],
+    summary="Say that someone started, is still, or stopped typing (lapses without refresh)",
+)
+async def post_typing(
+    session_id: int, body: TypingUpdate, chat: ChatDep, owner: PrincipalDep
+) -> Envelope[TypingUpdateEvent]:
+    await chat.answers.require_session(session_id, owner=owner)
+    event = await chat.typing.update(
+        session_id=session_id, user_id=body.user_id, is_typing=body.is_typing
+    )
+    return ok(event, ttl_seconds=chat.resources.settings.typing_ttl_seconds)
+
+
+@router.get(
+    "/{session_id}/typing",
+    response_model=Envelope[list[TypingPublic]],
+    summary="Who is typing in the session now",
+)
+async def get_typing(
+    session_id: int, chat: ChatDep, owner: PrincipalDep
+) -> Envelope[list[TypingPublic]]:
+    await chat.answers.require_session(session_id, owner=owner)
+    return ok(await chat.typing.active(session_id))
+
+
+# --- answers over REST and SSE -----------------------------------------------------------
+
+
+@router.post(
+    "/{session_id}/ask",
+    response_model=Envelope[AskResult],
+    summary="Ask a question and get the whole answer (also shown to the session's sockets)",
+)
+async def ask(
+    session_id: int, body: AskRequest, chat: ChatDep, owner: PrincipalDep
+) -> Envelope[AskResult]:
+    question = await _prepare(chat, session_id, owner, body)
+    relay = AnswerRelay(chat, question)
+    asked: dict[str, Any] | None = None
+    complete: dict[str, Any] | None = None
+    async for payload in relay.events():
+        if payload["type"] == "message":
+            asked = payload["message"]
+        elif payload["type"] == "complete":
+            complete = payload
+    if relay.error is not None:
+        raise relay.error
+    if asked is None or complete is None:  # run() always ends in one or the other
+        raise AppError("The answer ended without completing.")
+    return ok(
+        AskResult(
+            question=ChatMessagePublic.model_validate(asked),
+            answer=ChatMessagePublic.model_validate(complete["message"]),
+        )
+    )
+
+
+@router.post(
+    "/{session_id}/ask/stream",
+    summary="Ask a question; the answer streams as server-sent events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def ask_stream(
+    session_id: int, body: AskRequest, chat: ChatDep, owner: PrincipalDep
+) -> EventSourceResponse:
+    # Checked before the stream starts, so a refusal is a normal enveloped error response.
+    question = await _prepare(chat, session_id, owner, body)
+    relay = AnswerRelay(chat, question)
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        async for payload in relay.events():
+            yield {"event": payload["type"], "data": json.dumps(payload)}
+
+    return EventSourceResponse(events(), ping=15)
+
+
+async def _prepare(chat: ChatService, session_id: int, owner: str, body: AskRequest) -> Question:
+    return await chat.answers.prepare(
+        session_id=session_id,
+        owner=owner,
+        question=body.question,
+        model=body.model,
+        search_mode=body.search_mode,
+        user_id=body.user_id,
+    )
+
+
+class AnswerRelay:
+    """Runs one answer, shows each event to every client of the session and yields it.
+
+    A failure ends the events with an ``error`` payload (shown to the session too, since its
+    clients were watching the answer) and is kept in ``error``; no one is left waiting.
+    """
+
+    def __init__(self, chat: ChatService, question: Question) -> None:
+        self._chat = chat
+        self._question = question
+        self.error: AppError | None = None
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        session_id = self._question.session_id
+        reply_to: int | None = None
+        try:
+            async with contextlib.aclosing(self._chat.answers.run(self._question)) as events:
+                async for event in events:
+                    if isinstance(event, MessageEvent):
+                        reply_to = event.message.id
+                    payload = event.payload()
+                    await self._chat.connections.broadcast_to_session(session_id, payload)
+                    yield payload
+            return
+        except AppError as exc:
+            self.error = exc
+        except Exception:
+            log.exception("answer in session %s failed", session_id)
+            self.error = AppError("The answer failed unexpectedly; the error has been logged.")
+        except (asyncio.CancelledError, GeneratorExit):
+            # The SSE client left or the server is stopping: the session's other clients
+            # were watching this answer, so tell them it ended (best effort) before going.
+            if reply_to is not None:
+                stopped = AppError(
+                    "The answer was stopped before it finished.", error_code="answer_cancelled"
+                )
+                with contextlib.suppress(Exception):
+                    await self._chat.connections.broadcast_to_session(
+                        session_id, error_event(stopped, session_id=session_id, reply_to=reply_to)
+                    )
+            raise
+        payload = error_event(self.error, session_id=session_id, reply_to=reply_to)
+        await self._chat.connections.broadcast_to_session(session_id, payload)
+        yield payload
+
+
+def error_event(exc: AppError, **context: Any) -> dict[str, Any]:
+    """The WebSocket/SSE ``error`` message: the envelope's ``ErrorDetail`` shape."""
+    detail = ErrorDetail(error_code=exc.error_code, message=exc.message, details=exc.details)
+    return {"type": "error", "error": detail.model_dump(mode="json"), **context}
+
+
+def _session_not_found(session_id: int) -> ChatSessionNotFoundError:
+    return ChatSessionNotFoundError(
+        f"No chat session {session_id}.", details={"session_id": session_id}
+    )
+
+
+# --- the WebSocket -----------------------------------------------------------------------
+
+
+@router.websocket("/{session_id}/ws")
+async def chat_socket(
+    websocket: WebSocket, session_id: int, chat: ChatDep, owner: PrincipalDep
+) -> None:
+    # Accepted first, so that a refusal reaches the client as a close code and reason
+    # (before the handshake completes, a client would only see HTTP 403).
+    await websocket.accept()
+    try:
+        await chat.answers.require_session(session_id, owner=owner)
+    except ChatSessionNotFoundError as exc:
+        await websocket.close(code=CLOSE_SESSION_NOT_FOUND, reason=exc.message)
+        return
+    connection = await chat.connections.connect(websocket, session_id)
+    client = SocketClient(chat, connection, owner=owner)
+    await client.send(ConnectedEvent(session_id=session_id, connection_id=connection.id).payload())
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            await client.handle(message)
+    finally:
+        await chat.connections.disconnect(connection)
+
+
+class SocketClient:
+    """One WebSocket client: every frame gets handled or a typed error, never a closed socket."""
+
+    def __init__(self, chat: ChatService, connection: Connection, *, owner: str) -> None:
+        self._chat = chat
+        self._connection = connection
+        self._owner = owner
+        self._answering: asyncio.Task[None] | None = None
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        await self._chat.connections.send_personal_message(self._connection, payload)
+
+    async def handle(self, message: Any) -> None:
+        try:
+            await self._dispatch(message)
+        except AppError as exc:
+            await self.send(error_event(exc, session_id=self._connection.session_id))
+        except Exception:
+            log.exception("handling a frame in session %s failed", self._connection.session_id)
+            await self.send(
+                error_event(
+                    AppError("The message could not be handled; the error has been logged."),
+                    session_id=self._connection.session_id,
+                )
+            )
+
+    async def _dispatch(self, message: Any) -> None:
+        text = message.get("text")
+        if text is None:
+            raw = message.get("bytes") or b""
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    "Binary frames must be UTF-8 JSON.", error_code="invalid_json"
+                ) from exc
+        frame = parse_frame(text)
+        session_id = self._connection.session_id
+        if isinstance(frame, TypingFrame):
+            await self._chat.typing.update(
+                session_id=session_id, user_id=frame.user_id, is_typing=frame.is_typing
+            )
+        elif isinstance(frame, ChatFrame):
+            await self._ask(frame)
+        elif isinstance(frame, PingFrame):
+            await self.send(PongEvent().payload())
+        # A pong needs nothing: receiving it was the point.
+
+    async def _ask(self, frame: ChatFrame) -> None:
+        if self._answering is not None and not self._answering.done():
+            raise ConflictError(
+                "The answer to your previous question is still streaming; ask again after "
+                "its 'complete' or 'error' message.",
+                error_code="answer_in_progress",
+            )
+        session_id = self._connection.session_id
+        question = await self._chat.answers.prepare(
+            session_id=session_id,
+            owner=self._owner,
+            question=frame.question,
+            model=frame.model,
+            search_mode=frame.search_mode,
+            user_id=frame.user_id,
+        )
+        if frame.user_id is not None:  # asking ends typing
+            await self._chat.typing.update(
+                session_id=session_id, user_id=frame.user_id, is_typing=False
+            )
+        relay = AnswerRelay(self._chat, question)
+
+        async def answer() -> None:
+            # The relay broadcasts every event, this client's included.
+            async for _ in relay.events():
+                pass
+
+        self._answering = self._chat.spawn(answer(), session_id=session_id)

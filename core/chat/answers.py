@@ -1,0 +1,200 @@
+"""Answering a question: store it, retrieve, prompt, stream the model, store the answer.
+
+``prepare`` checks everything that can be checked before anything is stored (the session, the
+model, the documents to search), so a refused question leaves no trace. ``run`` then yields the
+events every client of the session sees, and raises an ``AppError`` if the answer fails midway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from core import tasks
+from core.chat import prompt, store
+from core.chat.models import ChatMessagePublic, MessageRole, Source
+from core.chat.protocol import (
+    AnswerEvent,
+    ChunkEvent,
+    CompleteEvent,
+    MessageEvent,
+    SearchMode,
+    StatusEvent,
+)
+from core.chat.retrieval import retrieve
+from core.errors import NotFoundError
+from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
+from core.runtime import Resources
+
+
+class ChatSessionNotFoundError(NotFoundError):
+    error_code = "session_not_found"
+
+
+class DocumentNotFoundError(NotFoundError):
+    error_code = "document_not_found"
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question that passed every check and can be answered."""
+
+    session_id: int
+    owner: str
+    text: str
+    model: ChatModel
+    use_documents: bool
+    document_ids: list[str] | None  # None: all of the owner's documents
+    user_id: str | None
+
+
+class AnswerService:
+    def __init__(self, resources: Resources, models: ModelRegistry) -> None:
+        self._resources = resources
+        self._settings = resources.settings
+        self.models = models
+
+    async def require_session(self, session_id: int, *, owner: str) -> None:
+        found = await asyncio.to_thread(
+            store.get_session, self._resources.engine, session_id, owner=owner
+        )
+        if found is None:
+            raise ChatSessionNotFoundError(
+                f"No chat session {session_id}.", details={"session_id": session_id}
+            )
+
+    async def prepare(
+        self,
+        *,
+        session_id: int,
+        owner: str,
+        question: str,
+        model: str | None = None,
+        search_mode: SearchMode = "all",
+        user_id: str | None = None,
+    ) -> Question:
+        await self.require_session(session_id, owner=owner)
+        chosen = self.models.get(model)
+        if not await chosen.available():
+            raise ModelNotAvailableError(
+                f"The model {chosen.name!r} is not available right now.",
+                details={"model": chosen.name},
+            )
+        document_ids = None
+        if isinstance(search_mode, list):
+            document_ids = list(dict.fromkeys(search_mode))
+            await self._require_documents(document_ids, owner=owner)
+        return Question(
+            session_id=session_id,
+            owner=owner,
+            text=question,
+            model=chosen,
+            use_documents=search_mode != "none",
+            document_ids=document_ids,
+            user_id=user_id,
+        )
+
+    async def run(self, question: Question) -> AsyncGenerator[AnswerEvent, None]:
+        engine = self._resources.engine
+        session_id = question.session_id
+        history = await asyncio.to_thread(
+            store.list_messages, engine, session_id, limit=self._settings.chat_history_messages
+        )
+        asked = await asyncio.to_thread(
+            store.add_message,
+            engine,
+            session_id=session_id,
+            role=MessageRole.USER,
+            content=question.text,
+            user_id=question.user_id,
+        )
+        asked_public = ChatMessagePublic.of(asked)
+        reply_to = asked_public.id
+        yield MessageEvent(session_id=session_id, message=asked_public)
+
+        sources: list[Source] = []
+        turns: list[ChatTurn] | None
+        if question.use_documents:
+            yield StatusEvent(session_id=session_id, reply_to=reply_to, status="retrieving")
+            hits = await retrieve(
+                self._resources,
+                question.text,
+                k=self._settings.retrieval_k,
+                owner=question.owner,
+                document_ids=question.document_ids,
+                min_score=self._settings.retrieval_min_score,
+            )
+            sources = [prompt.source_of(hit) for hit in hits]
+            turns = prompt.documents_turns(question.text, hits, history) if hits else None
+        else:
+            turns = prompt.plain_turns(question.text, history)
+
+        model_name: str | None = None
+        if turns is None:
+            # Nothing relevant was found: say so rather than let the model guess.
+            content = prompt.NO_RELEVANT_SOURCES
+            yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=content)
+        else:
+            model_name = question.model.name
+            yield StatusEvent(
+                session_id=session_id, reply_to=reply_to, status="generating", model=model_name
+            )
+            pieces: list[str] = []
+            async for piece in self._generate(question.model, turns):
+                pieces.append(piece)
+                yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=piece)
+            content = "".join(pieces).strip()
+
+        answer = await asyncio.to_thread(
+            store.add_message,
+            engine,
+            session_id=session_id,
+            role=MessageRole.ASSISTANT,
+            content=content,
+            model=model_name,
+            sources=[source.model_dump(mode="json") for source in sources],
+        )
+        answer_public = ChatMessagePublic.of(answer)
+        yield CompleteEvent(
+            session_id=session_id,
+            reply_to=reply_to,
+            message_id=answer_public.id,
+            content=content,
+            sources=sources,
+            model=model_name,
+            message=answer_public,
+        )
+
+    async def _generate(self, model: ChatModel, turns: list[ChatTurn]) -> AsyncIterator[str]:
+        """The model's pieces; a model silent for longer than the token timeout fails."""
+        timeout = self._settings.llm_token_timeout_seconds
+        pieces = model.stream(turns, max_tokens=self._settings.llm_max_tokens)
+        try:
+            while True:
+                try:
+                    piece = await asyncio.wait_for(anext(pieces), timeout)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError as exc:
+                    raise GenerationError(
+                        f"The model {model.name!r} sent nothing for {timeout:g} s; "
+                        "the answer was abandoned.",
+                        details={"model": model.name, "timeout_seconds": timeout},
+                    ) from exc
+                if piece:
+                    yield piece
+        finally:
+            close = getattr(pieces, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def _require_documents(self, document_ids: Sequence[str], *, owner: str) -> None:
+        engine = self._resources.engine
+        for document_id in document_ids:
+            document = await asyncio.to_thread(tasks.get_document, engine, document_id)
+            if document is None or document.owner != owner:
+                raise DocumentNotFoundError(
+                    f"No document {document_id} to search.",
+                    details={"document_id": document_id},
+                )

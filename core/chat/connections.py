@@ -1,0 +1,224 @@
+"""WebSocket connections of chat sessions: many clients per session, none can stall another.
+
+Every connection has a bounded queue and its own sender task, so broadcasting only puts text
+on queues and never waits on a socket. A client whose queue fills up (it stopped reading, or
+reads slower than the session talks) is dropped with close code ``CLOSE_TOO_SLOW``; a client
+whose socket fails is removed. A periodic ``ping`` event keeps idle connections alive through
+proxies and finds dead ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.chat.broadcast import Broadcaster, LocalBroadcaster
+from core.chat.protocol import PingEvent
+
+log = logging.getLogger("docchat.chat")
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # the server is shutting down
+CLOSE_SESSION_NOT_FOUND = 4404  # no such chat session (or it was deleted)
+CLOSE_TOO_SLOW = 4408  # the client did not read its messages fast enough
+
+
+class MessageSocket(Protocol):
+    """What the manager needs of a socket; Starlette's ``WebSocket`` is one."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class Connection:
+    def __init__(self, websocket: MessageSocket, session_id: int, *, queue_size: int) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.session_id = session_id
+        self.websocket = websocket
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.open = True
+        self.sender: asyncio.Task[None] | None = None
+
+    def offer(self, text: str) -> bool:
+        """Queue ``text`` for sending; ``False`` when the queue is full."""
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+
+def encode(message: Mapping[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class ConnectionManager:
+    def __init__(
+        self,
+        broadcaster: Broadcaster | None = None,
+        *,
+        queue_size: int = 256,
+        ping_interval: float = 20.0,
+        close_timeout: float = 2.0,
+    ) -> None:
+        self._broadcaster = broadcaster or LocalBroadcaster()
+        self._queue_size = queue_size
+        self._ping_interval = ping_interval
+        self._close_timeout = close_timeout
+        self._sessions: dict[int, dict[str, Connection]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._pinger: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        await self._broadcaster.start(self._deliver)
+        self._pinger = asyncio.create_task(self._ping_forever(), name="chat-ws-ping")
+
+    async def stop(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+        for connection in self._all():
+            await self.disconnect(
+                connection, code=CLOSE_GOING_AWAY, reason="The server is shutting down."
+            )
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._broadcaster.stop()
+
+    # --- the four operations ---
+
+    async def connect(self, websocket: MessageSocket, session_id: int) -> Connection:
+        """Register an accepted socket as a client of ``session_id`` and start its sender."""
+        connection = Connection(websocket, session_id, queue_size=self._queue_size)
+        connection.sender = asyncio.create_task(
+            self._send_forever(connection), name=f"chat-ws-send-{connection.id}"
+        )
+        self._sessions.setdefault(session_id, {})[connection.id] = connection
+        log.debug("client %s joined session %s", connection.id, session_id)
+        return connection
+
+    async def disconnect(
+        self, connection: Connection, *, code: int = CLOSE_NORMAL, reason: str | None = None
+    ) -> None:
+        """Remove the client, stop its sender and close its socket; safe to call twice."""
+        if not connection.open:
+            return
+        connection.open = False
+        clients = self._sessions.get(connection.session_id, {})
+        clients.pop(connection.id, None)
+        if not clients:
+            self._sessions.pop(connection.session_id, None)
+        sender = connection.sender
+        if sender is not None and sender is not asyncio.current_task():
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        # A client that stopped reading may never take the close frame; do not wait on it.
+        # The socket may already be gone too: closing is best effort.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                connection.websocket.close(code=code, reason=reason), self._close_timeout
+            )
+        log.debug("client %s left session %s (%s)", connection.id, connection.session_id, code)
+
+    async def send_personal_message(
+        self, connection: Connection, message: Mapping[str, Any]
+    ) -> None:
+        """Send ``message`` to this one client."""
+        if connection.open and not connection.offer(encode(message)):
+            self._drop(connection)
+
+    async def broadcast_to_session(self, session_id: int, message: Mapping[str, Any]) -> None:
+        """Send ``message`` to every client of the session (through the broadcaster)."""
+        await self._broadcaster.publish(session_id, encode(message))
+
+    # --- inspection ---
+
+    def count(self, session_id: int | None = None) -> int:
+        if session_id is not None:
+            return len(self._sessions.get(session_id, {}))
+        return sum(len(clients) for clients in self._sessions.values())
+
+    async def close_session(self, session_id: int, *, code: int, reason: str) -> None:
+        """Disconnect this process's clients of a session (e.g. when it is deleted), after
+        giving each a moment to receive what is already queued for it."""
+        clients = list(self._sessions.get(session_id, {}).values())
+
+        async def close(connection: Connection) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(connection.queue.join(), self._close_timeout)
+            await self.disconnect(connection, code=code, reason=reason)
+
+        await asyncio.gather(*(close(connection) for connection in clients))
+
+    # --- internals ---
+
+    async def _deliver(self, session_id: int, text: str) -> None:
+        for connection in list(self._sessions.get(session_id, {}).values()):
+            if not connection.offer(text):
+                self._drop(connection)
+
+    def _drop(self, connection: Connection) -> None:
+        """Disconnect a client whose queue is full, without making the caller wait for it."""
+        if not connection.open:
+            return
+        log.info(
+            "dropping client %s of session %s: %d messages unsent",
+            connection.id,
+            connection.session_id,
+            connection.queue.qsize(),
+        )
+        self._in_background(
+            self.disconnect(
+                connection,
+                code=CLOSE_TOO_SLOW,
+                reason="Too slow: messages were arriving faster than the client read them.",
+            )
+        )
+
+    def _in_background(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_forever(self, connection: Connection) -> None:
+        try:
+            while True:
+                text = await connection.queue.get()
+                try:
+                    await connection.websocket.send_text(text)
+                finally:
+                    connection.queue.task_done()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the socket is gone, however it went: the client is dead
+            log.debug("send to client %s failed: %r", connection.id, exc)
+            self._in_background(self.disconnect(connection, code=CLOSE_GOING_AWAY))
+
+    async def _ping_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._ping_interval)
+            text = encode(PingEvent().payload())
+            for connection in self._all():
+                if not connection.offer(text):
+                    self._drop(connection)
+
+    def _all(self) -> list[Connection]:
+        return [c for clients in self._sessions.values() for c in clients.values()]

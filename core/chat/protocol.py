@@ -1,0 +1,193 @@
+"""The chat protocol: frames a client sends over the WebSocket and events the server sends.
+
+Events are plain pydantic models, dumped to JSON once and fanned out to every client of a
+session (and, later, to other API processes through a broker). ``docs/chat.md`` documents each.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from core.chat.models import ChatMessagePublic, Source
+from core.errors import InvalidInputError
+
+QuestionText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
+]
+UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# "all" documents, "none" (the model answers without documents), or these documents only.
+SearchMode = Literal["all", "none"] | Annotated[list[DocumentId], Field(min_length=1)]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- client → server ---------------------------------------------------------------------
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TypingFrame(_Frame):
+    type: Literal["typing"]
+    user_id: UserId
+    is_typing: bool
+
+
+class ChatFrame(_Frame):
+    type: Literal["chat_message"]
+    question: QuestionText
+    model: str | None = None
+    search_mode: SearchMode = "all"
+    user_id: UserId | None = None
+
+
+class PingFrame(_Frame):
+    type: Literal["ping"]
+
+
+class PongFrame(_Frame):
+    type: Literal["pong"]
+
+
+ClientFrame = TypingFrame | ChatFrame | PingFrame | PongFrame
+FRAME_TYPES: dict[str, type[ClientFrame]] = {
+    "typing": TypingFrame,
+    "chat_message": ChatFrame,
+    "ping": PingFrame,
+    "pong": PongFrame,
+}
+
+
+class InvalidJSONError(InvalidInputError):
+    error_code = "invalid_json"
+
+
+class UnknownMessageTypeError(InvalidInputError):
+    error_code = "unknown_message_type"
+
+
+class FrameValidationError(InvalidInputError):
+    error_code = "validation_error"
+
+
+def parse_frame(text: str) -> ClientFrame:
+    """One client frame, or a typed error saying exactly what is wrong with it."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidJSONError(
+            "The message is not valid JSON.", details={"reason": str(exc)}
+        ) from exc
+    if not isinstance(data, dict):
+        raise FrameValidationError(
+            "A message must be a JSON object with a 'type' field.",
+            details={"received": type(data).__name__},
+        )
+    kind = data.get("type")
+    if kind is None:
+        raise FrameValidationError(
+            "The message has no 'type' field.",
+            details={"errors": [{"field": "type", "message": "Field required"}]},
+        )
+    frame_type = FRAME_TYPES.get(kind) if isinstance(kind, str) else None
+    if frame_type is None:
+        raise UnknownMessageTypeError(
+            f"Unknown message type {kind!r}.",
+            details={"type": kind, "known_types": sorted(FRAME_TYPES)},
+        )
+    try:
+        return frame_type.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+            for error in exc.errors()
+        ]
+        raise FrameValidationError(
+            f"The {kind!r} message is not valid.", details={"type": kind, "errors": errors}
+        ) from exc
+
+
+# --- server → clients --------------------------------------------------------------------
+
+
+class Event(BaseModel):
+    def payload(self) -> dict[str, Any]:
+        """The JSON-ready dict sent to clients."""
+        return self.model_dump(mode="json")
+
+
+class ConnectedEvent(Event):
+    type: Literal["connected"] = "connected"
+    session_id: int
+    connection_id: str
+    timestamp: datetime = Field(default_factory=now)
+
+
+class TypingUpdateEvent(Event):
+    type: Literal["typing_update"] = "typing_update"
+    session_id: int
+    user_id: str
+    is_typing: bool
+    timestamp: datetime = Field(default_factory=now)
+
+
+class MessageEvent(Event):
+    """A stored message (a question as soon as it is asked) shown to every client."""
+
+    type: Literal["message"] = "message"
+    session_id: int
+    message: ChatMessagePublic
+
+
+class StatusEvent(Event):
+    type: Literal["status"] = "status"
+    session_id: int
+    reply_to: int
+    status: Literal["retrieving", "generating"]
+    model: str | None = None
+    timestamp: datetime = Field(default_factory=now)
+
+
+class ChunkEvent(Event):
+    type: Literal["chunk"] = "chunk"
+    session_id: int
+    reply_to: int
+    content: str
+
+
+class CompleteEvent(Event):
+    type: Literal["complete"] = "complete"
+    session_id: int
+    reply_to: int
+    message_id: int
+    content: str
+    sources: list[Source]
+    model: str | None
+    message: ChatMessagePublic
+
+
+class SessionDeletedEvent(Event):
+    type: Literal["session_deleted"] = "session_deleted"
+    session_id: int
+    timestamp: datetime = Field(default_factory=now)
+
+
+class PingEvent(Event):
+    type: Literal["ping"] = "ping"
+    timestamp: datetime = Field(default_factory=now)
+
+
+class PongEvent(Event):
+    type: Literal["pong"] = "pong"
+    timestamp: datetime = Field(default_factory=now)
+
+
+AnswerEvent = MessageEvent | StatusEvent | ChunkEvent | CompleteEvent

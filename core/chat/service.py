@@ -1,0 +1,64 @@
+"""Everything chat needs in a running API process, started and stopped with it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from core.chat.answers import AnswerService
+from core.chat.broadcast import Broadcaster
+from core.chat.connections import ConnectionManager
+from core.chat.typing_indicators import TypingIndicators
+from core.llm import ModelRegistry
+from core.runtime import Resources
+
+
+class ChatService:
+    def __init__(
+        self,
+        resources: Resources,
+        models: ModelRegistry,
+        *,
+        broadcaster: Broadcaster | None = None,
+    ) -> None:
+        settings = resources.settings
+        self.resources = resources
+        self.models = models
+        self.connections = ConnectionManager(
+            broadcaster,
+            queue_size=settings.ws_send_queue_size,
+            ping_interval=settings.ws_ping_interval_seconds,
+        )
+        self.typing = TypingIndicators(
+            resources.engine, self.connections, ttl=settings.typing_ttl_seconds
+        )
+        self.answers = AnswerService(resources, models)
+        # Answers started from a WebSocket outlive the asker's connection: the session's other
+        # clients are watching them. They are cancelled when the process stops.
+        self._tasks: dict[asyncio.Task[None], int] = {}  # answer → its session
+
+    async def start(self) -> None:
+        await self.connections.start()
+        self.typing.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.typing.stop()
+        await self.connections.stop()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None], *, session_id: int) -> asyncio.Task[None]:
+        """Run an answer in the background, on behalf of the whole session."""
+        task = asyncio.create_task(coroutine, name=f"chat-answer-{session_id}")
+        self._tasks[task] = session_id
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
+        return task
+
+    async def cancel_answers(self, session_id: int) -> None:
+        """Stop the session's answers in progress (each tells the session it was stopped)."""
+        tasks = [task for task, owner in self._tasks.items() if owner == session_id]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

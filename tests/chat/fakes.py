@@ -1,0 +1,61 @@
+"""Chat models that fail on purpose, for the failure paths the real model cannot be made to take.
+
+The embedded SmolLM2 model answers whenever it is asked, so a failure in the middle of an
+answer (a crashed server, a dropped connection) can only be staged: ``BrokenModel`` streams two
+real-looking pieces and then raises the typed error a backend raises when that happens.
+Everything around it (the answer service, the relay, sockets, SSE) is the real code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from core.llm import ChatTurn, GenerationError
+
+
+class BrokenModel:
+    name = "broken"
+    backend = "test"
+    description = "Streams two pieces, then fails like a crashed model server."
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def available(self) -> bool:
+        return True
+
+    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
+        self.calls += 1
+        yield "Partial "
+        yield "answer"
+        raise GenerationError("The model server crashed in the middle of the answer.")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class EndlessModel:
+    """Streams until it is stopped, like a long answer; records that it was stopped."""
+
+    name = "endless"
+    backend = "test"
+    description = "Streams until the caller stops reading."
+
+    def __init__(self) -> None:
+        self.running = 0  # generations in progress
+
+    async def available(self) -> bool:
+        return True
+
+    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
+        self.running += 1
+        try:
+            while True:
+                yield "tick "
+                await asyncio.sleep(0.02)
+        finally:
+            self.running -= 1
+
+    async def aclose(self) -> None:
+        return None
