@@ -1,0 +1,62 @@
+"""One benchmark in its own process, so its peak memory and model load are its own.
+
+python -m bench.child {a,b,c,live} --corpus DIR --workdir DIR --logs DIR --out FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import list_pdfs
+from bench.procstat import own_peak_rss_mb, raise_open_files_limit
+from bench.retrieval import load_questions
+
+
+def run(name: str, corpus: Path, workdir: Path, logs: Path, *, quick: bool) -> dict[str, Any]:
+    files = list_pdfs(corpus, quick=quick)
+    questions = load_questions()
+    if name == "a":
+        from bench.e2e import run_e2e
+
+        return run_e2e(files, workdir, logs, questions=questions)
+    if name == "b":
+        from bench.inprocess import run_inprocess
+
+        result = run_inprocess(files, workdir, questions=questions)
+    elif name == "c":
+        from bench.langchain_baseline import run_langchain
+
+        result = run_langchain(files, workdir, questions=questions)
+    elif name == "live":
+        from bench.live import run_live
+
+        return asyncio.run(run_live(files, workdir, logs, quick=quick))
+    else:
+        raise SystemExit(f"unknown benchmark {name!r}")
+    result["peak_rss_mb"] = own_peak_rss_mb()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.child")
+    parser.add_argument("name", choices=["a", "b", "c", "live"])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--logs", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    raise_open_files_limit()  # when run on its own; `python -m bench` has raised it already
+    started = time.perf_counter()
+    result = run(args.name, args.corpus, args.workdir, args.logs, quick=args.quick)
+    result["process_s"] = time.perf_counter() - started
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Ratios, targets and the printed tables of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.stats import per_second, ratio
+
+PIPELINES = ("a", "b", "c")
+LABELS = {"a": "(a) API + Temporal", "b": "(b) in-process", "c": "(c) LangChain"}
+STAGE_ORDER = (
+    "validate",
+    "extract",
+    "chunk",
+    "embed",
+    "store",
+    "embed+store",
+    "bookkeeping",
+    "workflow tasks",
+    "activity queue wait",
+)
+INGESTION_COLUMNS = (
+    "pipeline",
+    "docs ok",
+    "pages",
+    "chunks",
+    "total s",
+    "pages/s",
+    "chunks/s",
+    "model load s",
+    "peak RSS MB",
+)
+STATUS_P99_TARGET_MS = 25.0
+FANOUT_P99_TARGET_MS = 50.0
+FANOUT_TARGET_CLIENTS = 1000
+
+
+def throughput(result: dict[str, Any]) -> dict[str, float | None]:
+    return {
+        "pages_per_s": per_second(result.get("pages", 0), result.get("total_s")),
+        "chunks_per_s": per_second(result.get("chunks", 0), result.get("total_s")),
+    }
+
+
+def ratios(ingestion: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """Throughput of (a) relative to (b) and (c) on the same input corpus in the same run.
+
+    Every pipeline gets the same files, so the ratio of throughputs is the inverse ratio of
+    wall times. (Pages/s would favour a pipeline that indexes junk: LangChain indexes the
+    scanned PDF's empty pages, docchat refuses them.)
+    """
+    seconds = {
+        name: result.get("total_s") for name, result in ingestion.items() if "error" not in result
+    }
+    return {
+        "a_over_b": ratio(seconds.get("b"), seconds.get("a")),
+        "a_over_c": ratio(seconds.get("c"), seconds.get("a")),
+    }
+
+
+def recall_of(result: dict[str, Any] | None) -> float | None:
+    if not result:
+        return None
+    return (result.get("retrieval") or {}).get("recall")
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    ingestion = results.get("ingestion") or {}
+    found: list[dict[str, Any]] = []
+    if ingestion:
+        r = ingestion.get("ratios", {})
+        a_over_b = r.get("a_over_b")
+        found.append(
+            _target(
+                "(a) ≥ 0.9 × (b) throughput", a_over_b, lambda v: v >= 0.9, f"{_num(a_over_b, 2)}×"
+            )
+        )
+        recall_a = recall_of(ingestion.get("a")) or recall_of(ingestion.get("b"))
+        recall_c = recall_of(ingestion.get("c"))
+        a_over_c = r.get("a_over_c")
+        equal_recall = recall_a is not None and recall_c is not None and recall_a >= recall_c
+        found.append(
+            _target(
+                "(a) ≥ 1.5 × (c) throughput at equal or better recall@5",
+                a_over_c,
+                lambda v: v >= 1.5 and equal_recall,
+                f"{_num(a_over_c, 2)}×, recall {_num(recall_a, 2)} vs {_num(recall_c, 2)}",
+            )
+        )
+    live = results.get("live") or {}
+    if live:
+        status = live.get("status_latency", {})
+        found.append(
+            _target(
+                f"status p99 < {STATUS_P99_TARGET_MS:.0f} ms under ingest load",
+                status.get("p99_ms"),
+                lambda v: v < STATUS_P99_TARGET_MS,
+                f"{_num(status.get('p99_ms'), 1)} ms ({status.get('documents', '?')} documents)",
+            )
+        )
+        fan = live.get("fanout", {})
+        clients = fan.get("clients") or 0
+        note = "" if clients >= FANOUT_TARGET_CLIENTS else f"; only {clients} clients (--quick)"
+        found.append(
+            _target(
+                f"fan-out p99 < {FANOUT_P99_TARGET_MS:.0f} ms for 1,000 clients",
+                # Judged only at the size the target names: fewer clients say nothing about it.
+                fan.get("p99_ms")
+                if fan.get("status") == "ok" and clients >= FANOUT_TARGET_CLIENTS
+                else None,
+                lambda v: v < FANOUT_P99_TARGET_MS,
+                f"{_num(fan.get('p99_ms'), 1)} ms{note}"
+                if fan.get("status") == "ok"
+                else str(fan.get("status", "not run")),
+            )
+        )
+    return found
+
+
+def _target(name: str, value: float | None, test: Any, shown: str) -> dict[str, Any]:
+    verdict = "n/a" if value is None else "met" if test(value) else "not met"
+    return {"target": name, "measured": shown, "value": value, "verdict": verdict}
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def print_report(results: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    meta = results["meta"]
+    console.print(
+        f"[bold]docchat benchmark[/bold]  {meta['started_at']}  corpus {meta['corpus']} "
+        f"({meta['files']} PDFs){'  --quick' if meta['quick'] else ''}  "
+        f"{meta['cpus']} CPUs, torch {meta['torch']}"
+    )
+    ingestion = results.get("ingestion")
+    if ingestion:
+        _ingestion_tables(console, ingestion)
+    if ingestion or results.get("retrieval"):
+        _retrieval_table(console, ingestion or results["retrieval"])
+    if results.get("live"):
+        _live_table(console, results["live"])
+    if results.get("targets"):
+        table = Table(title="Targets (issue 8)")
+        for column in ("target", "measured", "verdict"):
+            table.add_column(column)
+        colour = {"met": "green", "not met": "red", "n/a": "yellow"}
+        for t in results["targets"]:
+            table.add_row(t["target"], t["measured"], f"[{colour[t['verdict']]}]{t['verdict']}")
+        console.print(table)
+
+
+def _ingestion_tables(console: Console, ingestion: dict[str, Any]) -> None:
+    table = Table(
+        title="Ingestion (model load excluded from throughput)",
+        caption="peak RSS: the process doing the work; for (a) the API + embedded worker "
+        "(+ the Temporal dev server)",
+    )
+    for column in INGESTION_COLUMNS:
+        table.add_column(column, justify="left" if column == "pipeline" else "right")
+    for name in PIPELINES:
+        r = ingestion.get(name)
+        if r is None:
+            continue
+        if "error" in r:
+            table.add_row(LABELS[name], f"[red]{r['error']}", *[""] * 7)
+            continue
+        table.add_row(
+            LABELS[name],
+            f"{r['documents_ok']}/{r['files']}",
+            str(r["pages"]),
+            str(r["chunks"]),
+            _num(r["total_s"], 2),
+            _num(r.get("pages_per_s"), 2),
+            _num(r.get("chunks_per_s"), 2),
+            _num(r.get("model_load_s"), 2),
+            _num(r.get("peak_rss_mb"), 0)
+            + (
+                f" (+{_num(r['temporal_peak_rss_mb'], 0)})" if r.get("temporal_peak_rss_mb") else ""
+            ),
+        )
+    console.print(table)
+    rs = ingestion.get("ratios", {})
+    console.print(
+        f"throughput ratios (same corpus, same run):  a/b = {_num(rs.get('a_over_b'), 2)}   "
+        f"a/c = {_num(rs.get('a_over_c'), 2)}"
+    )
+
+    present = [n for n in PIPELINES if n in ingestion and "error" not in ingestion[n]]
+    stages = [s for s in STAGE_ORDER if any(s in ingestion[n]["stages_s"] for n in present)]
+    stages += sorted({s for n in present for s in ingestion[n]["stages_s"]} - set(STAGE_ORDER))
+    table = Table(title="Seconds per stage ((a): activity time summed over concurrent documents)")
+    table.add_column("stage")
+    for name in present:
+        table.add_column(f"({name})", justify="right")
+    for stage in stages:
+        table.add_row(stage, *[_num(ingestion[n]["stages_s"].get(stage), 2) for n in present])
+    console.print(table)
+
+    not_indexed: dict[str, dict[str, str]] = {}
+    for name in present:
+        for row in ingestion[name]["documents"]:
+            if row["status"] != "completed":
+                not_indexed.setdefault(row["file"], {})[name] = (
+                    f"{row['status']} ({row['error_code']})"
+                )
+    if not_indexed:
+        table = Table(title="Documents not indexed")
+        table.add_column("file")
+        for name in present:
+            table.add_column(f"({name})")
+        for file, by in sorted(not_indexed.items()):
+            table.add_row(file, *[by.get(name, "indexed") for name in present])
+        console.print(table)
+
+
+def _retrieval_table(console: Console, by_pipeline: dict[str, Any]) -> None:
+    table = Table(title="Retrieval: recall@5 on bench/questions.json")
+    for column in ("pipeline", "questions", "hits", "recall@5", "query p50 ms", "missed"):
+        table.add_column(column, justify="left" if column in ("pipeline", "missed") else "right")
+    for name in PIPELINES:
+        r = by_pipeline.get(name)
+        if not r or "retrieval" not in r:
+            continue
+        q = r["retrieval"]
+        table.add_row(
+            LABELS[name],
+            str(q["questions"]),
+            str(q["hits"]),
+            _num(q["recall"], 2),
+            _num(q["query_ms_p50"], 1),
+            ", ".join(q["misses"]) or "—",
+        )
+    console.print(table)
+
+
+def _live_table(console: Console, live: dict[str, Any]) -> None:
+    table = Table(title="Live paths")
+    for column in ("measurement", "p50", "p99", "detail"):
+        table.add_column(column, justify="left" if column in ("measurement", "detail") else "right")
+    status = live.get("status_latency", {})
+    if status.get("status") == "ok":
+        table.add_row(
+            "GET /docs/processing/{id}/status",
+            f"{_num(status['p50_ms'], 1)} ms",
+            f"{_num(status['p99_ms'], 1)} ms",
+            f"{status['requests']} requests while {status['documents']} copies of "
+            f"{status['source']} ingest ({_num(status['ingest_s'], 1)} s); "
+            f"max {_num(status['max_ms'], 1)} ms",
+        )
+    else:
+        table.add_row("GET /docs/processing/{id}/status", "", "", str(status.get("status")))
+    llm = live.get("first_token", {})
+    if llm.get("status") == "ok":
+        table.add_row(
+            f"first token ({llm['model']}, warm)",
+            f"{_num(llm['p50_ms'], 0)} ms",
+            f"{_num(llm['p99_ms'], 0)} ms",
+            f"cold (load + first token) {_num(llm['cold_ms'], 0)} ms; "
+            f"{_num(llm['pieces_per_s'], 1)} pieces/s after; {llm['runs']} runs",
+        )
+    else:
+        table.add_row("first token (smollm2)", "", "", str(llm.get("status")))
+    fan = live.get("fanout", {})
+    if fan.get("status") == "ok":
+        table.add_row(
+            "typing fan-out over WebSocket",
+            f"{_num(fan['p50_ms'], 1)} ms",
+            f"{_num(fan['p99_ms'], 1)} ms",
+            f"{fan['clients']} clients / {fan['sessions']} sessions, {fan['deliveries']} "
+            f"deliveries, {fan['missing']} missing; "
+            f"{_num(fan['memory_per_connection_kib'], 0)} KiB per connection",
+        )
+    else:
+        table.add_row("typing fan-out over WebSocket", "", "", str(fan.get("status")))
+    console.print(table)

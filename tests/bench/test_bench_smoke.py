@@ -1,0 +1,96 @@
+"""Smoke test of the benchmark: pipeline (b) and recall@5 on real corpus PDFs, fast."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from bench.corpus import unique_copy
+from bench.inprocess import run_inprocess
+from bench.retrieval import Answer, Question, load_questions, recall_at_k
+from core import pdf
+from core.embeddings import Embedder
+
+LOREM = Question(
+    id="lorem",
+    question="Lorem ipsum dolor sit amet, consetetur sadipscing elitr",
+    answers=(Answer(file="minimal-document.pdf", pages=frozenset({1})),),
+)
+
+
+def test_inprocess_pipeline_indexes_a_pdf_and_finds_its_page(
+    corpus: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    result = run_inprocess(
+        [corpus / "minimal-document.pdf"], tmp_path, questions=[LOREM], embedder=embedder
+    )
+
+    assert result["pipeline"] == "b"
+    assert (result["files"], result["documents_ok"], result["pages"]) == (1, 1, 1)
+    assert result["chunks"] >= 1
+    assert result["total_s"] > 0
+    assert result["model_load_s"] >= 0
+    assert set(result["stages_s"]) == {"extract", "chunk", "embed", "store"}
+    assert result["documents"] == [
+        {
+            "file": "minimal-document.pdf",
+            "status": "completed",
+            "error_code": None,
+            "pages": 1,
+            "chunks": result["chunks"],
+        }
+    ]
+    retrieval = result["retrieval"]
+    assert (retrieval["k"], retrieval["questions"], retrieval["hits"]) == (5, 1, 1)
+    assert retrieval["recall"] == 1.0
+    assert retrieval["misses"] == []
+    assert retrieval["query_ms_p50"] > 0
+
+
+def test_permanent_faults_are_reported_not_raised(
+    corpus: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    files = [corpus / "libreoffice-writer-password.pdf", corpus / "imagemagick-images.pdf"]
+    result = run_inprocess(files, tmp_path, questions=[LOREM], embedder=embedder)
+
+    outcome = {row["file"]: (row["status"], row["error_code"]) for row in result["documents"]}
+    assert outcome == {
+        "libreoffice-writer-password.pdf": ("skipped", "encrypted_pdf"),
+        "imagemagick-images.pdf": ("skipped", "no_extractable_text"),
+    }
+    assert (result["documents_ok"], result["pages"], result["chunks"]) == (0, 0, 0)
+    assert "retrieval" not in result  # no question can be answered from nothing
+
+
+def test_recall_counts_wrong_pages_and_files_as_misses() -> None:
+    other = Question(
+        id="other",
+        question="anything",
+        answers=(Answer(file="minimal-document.pdf", pages=frozenset({2})),),
+    )
+    result = recall_at_k([LOREM, other], lambda _: [("other.pdf", 1), ("minimal-document.pdf", 1)])
+
+    assert (result["questions"], result["hits"], result["recall"]) == (2, 1, 0.5)
+    assert result["misses"] == ["other"]
+
+
+def test_shipped_questions_point_at_real_pages(corpus: Path) -> None:
+    questions = load_questions()
+    assert 15 <= len(questions) <= 30
+    assert len({q.id for q in questions}) == len(questions)
+    for question in questions:
+        for answer in question.answers:
+            info = pdf.inspect_pdf(corpus / answer.file, max_pages=2000)
+            assert answer.pages and max(answer.pages) <= info.page_count, question.id
+
+
+def test_unique_copies_are_distinct_valid_pdfs(corpus: Path, tmp_path: Path) -> None:
+    source = corpus / "minimal-document.pdf"
+    copies = [unique_copy(source, tmp_path / f"copy-{i}.pdf") for i in range(2)]
+
+    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in [source, *copies]}
+    assert len(digests) == 3
+    original = [page.text for page in pdf.extract_pages(source, 1, 1)]
+    for copy in copies:
+        assert pdf.inspect_pdf(copy, max_pages=10).page_count == 1
+        assert [page.text for page in pdf.extract_pages(copy, 1, 1)] == original
