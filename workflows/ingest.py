@@ -43,6 +43,7 @@ from workflows.contracts import (
 )
 
 ResultT = TypeVar("ResultT")
+CANCEL_AFTER_COMPLETED_STEP = "cancel-after-completed-step"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -174,6 +175,13 @@ class IngestDocumentWorkflow:
             # Wait until a cancelled activity has stopped, so cleanup never races its writes.
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
+        # An activity that finishes before it sees the cancel returns its result normally, and
+        # the cancel would be lost; honour it before the next step. Guarded by a patch so
+        # histories recorded before this check replay unchanged.
+        if workflow.cancellation_reason() is not None and workflow.patched(
+            CANCEL_AFTER_COMPLETED_STEP
+        ):
+            raise asyncio.CancelledError("cancel requested while the step completed")
         return result
 
     async def _fail(self, job: IngestInput, err: ActivityError) -> None:
