@@ -18,6 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+BENCH_STAMP := $(VENV)/.docchat-bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0 -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# make bench BENCH_ARGS="--quick" | "--only live" | "--corpus DIR"
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 run: install
 	$(BIN)/python scripts/run_local.py
 
