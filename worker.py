@@ -59,6 +59,9 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     resources = open_resources(settings)
+    # Load the model before taking work: a worker that takes a batch over from a dead one must
+    # heartbeat within the heartbeat timeout, and loading MiniLM alone takes seconds.
+    await asyncio.to_thread(resources.embedder)
     client = await connect_temporal(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
