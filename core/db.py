@@ -1,4 +1,7 @@
-"""Database engine and sessions (SQLite by default, any SQLAlchemy URL otherwise)."""
+"""Database engine and sessions: SQLite by default, PostgreSQL (psycopg 3) in production.
+
+The schema is Alembic's (``migrations/``, applied by ``core.migrate``), never ``create_all``.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +10,20 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from core.chat import models as chat_models  # noqa: F401  (the chat tables)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, **options: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **options
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -28,10 +33,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
 
 
 @contextmanager

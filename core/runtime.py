@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from core.db import create_schema, make_engine
+from core import migrate
+from core.db import make_engine
 from core.embeddings import Embedder
 from core.settings import Settings
 from core.storage import DocumentStorage
@@ -45,7 +46,7 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
     for folder in (settings.data_dir, settings.uploads_dir, settings.artifacts_dir):
         folder.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sql_url)
-    create_schema(engine)
+    migrate.upgrade(engine)  # under a lock: replicas starting together migrate once
     vectors = VectorStore.connect(
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key,
@@ -55,7 +56,9 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
     return Resources(
         settings=settings,
         engine=engine,
-        storage=DocumentStorage(settings.data_dir),
+        storage=DocumentStorage(
+            uploads_dir=settings.uploads_dir, artifacts_dir=settings.artifacts_dir
+        ),
         vectors=vectors,
         _embedder=embedder,
     )

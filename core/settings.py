@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core import settings_checks as checks
+from core.settings_checks import ConfigurationError
+
+__all__ = ["ConfigurationError", "Settings", "get_settings", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -16,6 +24,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCCHAT_", env_file=".env", extra="ignore")
 
     data_dir: Path = Path(".data")
+    # Uploaded PDFs and extraction artifacts: every API replica and worker must see the same
+    # folders (one volume, or storage shared across hosts). Default: under data_dir.
+    uploads_dir: Path = Field(default_factory=lambda data: _under_data_dir(data, "uploads"))
+    artifacts_dir: Path = Field(default_factory=lambda data: _under_data_dir(data, "artifacts"))
 
     # Temporal
     temporal_address: str = "127.0.0.1:7233"
@@ -28,6 +40,9 @@ class Settings(BaseSettings):
 
     # SQL: SQLite file under data_dir unless a URL is given.
     database_url: str | None = None
+    # PostgreSQL whose LISTEN/NOTIFY fans WebSocket events out to every API replica; unset,
+    # events reach this process's clients only (one API process).
+    broadcast_url: str | None = Field(default=None, repr=False)
 
     # Qdrant: local mode under data_dir unless a URL is given.
     qdrant_url: str | None = None
@@ -80,18 +95,158 @@ class Settings(BaseSettings):
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     # --- end chat ---
 
-    @field_validator("data_dir")
+    # --- Hostile input and access control (issue 7) ---
+    # API keys: JSON {"key": "principal", ...} or "key:principal,key2:principal2". A key may be
+    # given as "sha256:<hex digest of the key>" so the configuration never holds the key itself.
+    api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict, repr=False)
+    # Serving without keys is allowed only on a loopback host, unless this says so explicitly.
+    auth_disabled: bool = False
+    # Origins browsers may call the API from: JSON list or comma-separated; never "*" with keys.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Largest request body of every route but the upload (which has max_upload_bytes).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    chat_max_question_chars: int = Field(default=4000, ge=1)
+    # WebSocket: a frame over this closes the socket with 1009.
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=256)
+    # Token bucket per connection: a steady rate and a burst; a client that keeps sending
+    # while it is limited (more than ws_rate_limit_burst refused frames in a row) gets 4429.
+    ws_rate_limit_per_second: float = Field(default=5.0, gt=0)
+    ws_rate_limit_burst: int = Field(default=20, ge=1)
+    # Connection caps: beyond them a new socket is closed with 1013 (try again later).
+    ws_max_connections_per_session: int = Field(default=32, ge=1)
+    ws_max_connections: int = Field(default=1000, ge=1)
+    # --- end issue 7 ---
+
+    @field_validator("data_dir", "uploads_dir", "artifacts_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @property
-    def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+    # --- connection settings checked at start-up (issue 5; core/settings_checks.py) ---
+
+    @field_validator("temporal_api_key", "qdrant_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: Any) -> Any:
+        return checks.optional(value)
+
+    @field_validator("database_url", "broadcast_url", "qdrant_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return checks.optional(value)
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _temporal_address(cls, value: str) -> str:
+        return checks.temporal_address(value)
+
+    @field_validator("temporal_namespace")
+    @classmethod
+    def _temporal_namespace(cls, value: str) -> str:
+        return checks.temporal_name(value, what="namespace", example="default")
+
+    @field_validator("temporal_task_queue")
+    @classmethod
+    def _temporal_task_queue(cls, value: str) -> str:
+        return checks.temporal_name(value, what="task queue", example="docchat-ingest")
+
+    @field_validator("temporal_api_key", "qdrant_api_key")
+    @classmethod
+    def _api_key(cls, value: str | None) -> str | None:
+        return checks.api_key(value)
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _qdrant_url(cls, value: str | None) -> str | None:
+        return checks.qdrant_url(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return checks.database_url(value)
+
+    @field_validator("broadcast_url")
+    @classmethod
+    def _broadcast_url(cls, value: str | None) -> str | None:
+        return checks.broadcast_url(value)
+
+    @model_validator(mode="after")
+    def _consistent_services(self) -> Settings:
+        problem = checks.temporal_cloud_problem(
+            self.temporal_address, self.temporal_namespace, self.temporal_api_key
+        ) or checks.qdrant_key_problem(self.qdrant_url, self.qdrant_api_key)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    # --- end issue 5 ---
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return {}
+        if text.startswith("{"):
+            return json.loads(text)
+        keys: dict[str, str] = {}
+        for entry in text.split(","):
+            key, sep, principal = entry.strip().rpartition(":")
+            if not sep or not key or not principal:
+                raise ValueError("DOCCHAT_API_KEYS entries must be key:principal")
+            keys[key] = principal
+        return keys
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, principal in value.items():
+            if key.startswith("sha256:"):
+                if not re.fullmatch(r"[0-9a-fA-F]{64}", key[len("sha256:") :]):
+                    raise ValueError("a 'sha256:' API key must be followed by 64 hex digits")
+            elif len(key) < 16:
+                raise ValueError("every API key must be at least 16 characters long")
+            if not principal or len(principal) > 128:
+                raise ValueError("every principal must be 1 to 128 characters long")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_cors_origins(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [origin.strip() for origin in text.split(",") if origin.strip()]
+
+    @model_validator(mode="after")
+    def _consistent_auth(self) -> Settings:
+        if self.api_keys and self.auth_disabled:
+            raise ValueError(
+                "DOCCHAT_AUTH_DISABLED=true contradicts DOCCHAT_API_KEYS: set only one of them."
+            )
+        if self.api_keys and "*" in self.cors_origins:
+            raise ValueError(
+                "DOCCHAT_CORS_ORIGINS cannot be '*' while API keys are on: list the origins."
+            )
+        return self
 
     @property
-    def artifacts_dir(self) -> Path:
-        return self.data_dir / "artifacts"
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+    def exposure_problem(self) -> str | None:
+        """Why serving the API with these settings would be unsafe, or ``None``."""
+        if self.api_keys or self.auth_disabled or _is_loopback(self.host):
+            return None
+        return (
+            f"Refusing to serve on {self.host!r} without API keys: anyone who can reach it would "
+            "read every document. Set DOCCHAT_API_KEYS (e.g. 'key:principal'), bind "
+            "DOCCHAT_HOST=127.0.0.1, or set DOCCHAT_AUTH_DISABLED=true if something in front "
+            "of the API authenticates its users."
+        )
 
     @property
     def qdrant_path(self) -> Path:
@@ -106,6 +261,28 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'docchat.db'}"
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _under_data_dir(data: dict[str, Any], name: str) -> Path:
+    data_dir: Path = data.get("data_dir") or Path(".data").resolve()
+    return data_dir / name
+
+
+def load_settings() -> Settings:
+    """The environment's settings; raises ``ConfigurationError`` naming each wrong value."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(checks.describe_errors(exc)) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.embeddings import Embedder
 from core.settings import Settings
+from tests.postgres import PostgresCluster, PostgresNotAvailableError
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -41,6 +43,34 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL server for the session, started by the first test that needs it.
+
+    Without the server binaries the PostgreSQL tests are skipped, unless
+    ``DOCCHAT_TEST_POSTGRES=required`` (set by ``make test``) makes that a failure."""
+    try:
+        cluster = PostgresCluster()
+    except PostgresNotAvailableError as exc:
+        if os.environ.get("DOCCHAT_TEST_POSTGRES") == "required":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind: a test that takes it runs once per kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'docchat.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.url(cluster.create_database())
 
 
 @pytest.fixture(scope="session")

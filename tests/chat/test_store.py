@@ -1,0 +1,98 @@
+"""core/chat/store.py, chat sessions, messages and typing rows, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from core import migrate
+from core.chat import store
+from core.chat.models import ChatMessagePublic, ChatSessionPublic, MessageRole
+from core.db import make_engine
+from core.models import utcnow
+
+SOURCE = {
+    "document_id": "d1",
+    "filename": "report.pdf",
+    "page": 3,
+    "chunk_index": 7,
+    "snippet": "Copenhagen — København, «ø»",
+    "score": 0.81,
+}
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_sessions_are_per_owner_and_ordered_by_activity(engine: Engine) -> None:
+    first = store.create_session(engine, owner="alice", title="first")
+    second = store.create_session(engine, owner="alice", title="second")
+    store.create_session(engine, owner="bob", title="bob's")
+    assert first.id is not None and second.id is not None
+    assert store.get_session(engine, first.id, owner="bob") is None
+    listed = store.list_sessions(engine, owner="alice", limit=10, offset=0)
+    assert [s.id for s in listed] == [second.id, first.id]
+
+    store.add_message(engine, session_id=first.id, role=MessageRole.USER, content="hi")
+    listed = store.list_sessions(engine, owner="alice", limit=10, offset=0)
+    assert [s.id for s in listed] == [first.id, second.id], "a new message moves it up"
+    public = ChatSessionPublic.of(listed[0])
+    assert public.updated_at.utcoffset() == timedelta(0)
+
+
+def test_messages_keep_order_text_and_sources(engine: Engine) -> None:
+    chat = store.create_session(engine, owner="alice", title="t")
+    assert chat.id is not None
+    asked = store.add_message(
+        engine, session_id=chat.id, role=MessageRole.USER, content="Où ?\n" * 2, user_id="dana"
+    )
+    answer = store.add_message(
+        engine,
+        session_id=chat.id,
+        role=MessageRole.ASSISTANT,
+        content="x" * 20_000,  # Text, not a bounded VARCHAR
+        model="smollm2",
+        sources=[SOURCE],
+    )
+    messages = store.list_messages(engine, chat.id)
+    assert [m.id for m in messages] == [asked.id, answer.id]
+    assert [m.id for m in store.list_messages(engine, chat.id, limit=1)] == [answer.id]
+    public = ChatMessagePublic.of(messages[1])
+    assert public.sources[0].model_dump() == SOURCE
+    assert public.role == MessageRole.ASSISTANT and len(public.content) == 20_000
+    assert messages[0].content == "Où ?\n" * 2 and messages[0].user_id == "dana"
+
+
+def test_typing_rows_refresh_lapse_once_and_go_with_the_session(engine: Engine) -> None:
+    chat = store.create_session(engine, owner="alice", title="t")
+    assert chat.id is not None
+    started = store.set_typing(engine, session_id=chat.id, user_id="dana")
+    refreshed = store.set_typing(engine, session_id=chat.id, user_id="dana")
+    assert refreshed.id == started.id and refreshed.updated_at >= started.updated_at
+    store.set_typing(engine, session_id=chat.id, user_id="eve")
+    since = utcnow() - timedelta(seconds=5)
+    active = store.active_typing(engine, session_id=chat.id, since=since)
+    assert [row.user_id for row in active] == ["dana", "eve"]
+
+    assert store.clear_typing(engine, session_id=chat.id, user_id="eve")
+    assert not store.clear_typing(engine, session_id=chat.id, user_id="eve")
+    future = utcnow() + timedelta(seconds=1)
+    taken = store.take_lapsed_typing(engine, cutoff=future)
+    assert [row.user_id for row in taken] == ["dana"]
+    assert store.take_lapsed_typing(engine, cutoff=future) == [], "each lapse is taken once"
+
+    store.set_typing(engine, session_id=chat.id, user_id="dana")
+    store.add_message(engine, session_id=chat.id, role=MessageRole.USER, content="q")
+    assert not store.delete_session(engine, chat.id, owner="bob")
+    assert store.delete_session(engine, chat.id, owner="alice")
+    assert store.get_session(engine, chat.id, owner="alice") is None
+    assert store.list_messages(engine, chat.id) == []
+    assert store.active_typing(engine, session_id=chat.id, since=since) == []

@@ -1,0 +1,133 @@
+"""core/tasks.py, the persistence of documents and processing tasks, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from core import migrate, tasks
+from core.db import make_engine
+from core.models import (
+    Document,
+    DocumentStatus,
+    FileProcessingTask,
+    ProcessingStatus,
+    ProcessingStep,
+)
+from workflows.contracts import Progress
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def new_document(
+    engine: Engine, *, owner: str = "alice", sha256: str = "a" * 64
+) -> tuple[Document, FileProcessingTask]:
+    document = Document(
+        filename="report.pdf", stored_name="x.pdf", size_bytes=10, sha256=sha256, owner=owner
+    )
+    task = FileProcessingTask(document_id=document.id, workflow_id="", owner=owner)
+    task.workflow_id = f"ingest-{task.id}"
+    tasks.create_document_and_task(engine, document=document, task=task)
+    return document, task
+
+
+def test_create_and_read_back(engine: Engine) -> None:
+    document, task = new_document(engine)
+    stored = tasks.get_document(engine, document.id)
+    assert stored is not None and stored.filename == "report.pdf"
+    assert stored.status == DocumentStatus.PROCESSING
+    row = tasks.get_task(engine, task.id)
+    assert row is not None and row.status == ProcessingStatus.QUEUED
+    assert row.current_step == ProcessingStep.UPLOAD
+    # Timestamps come back as the same instant, in UTC, whatever the server's time zone.
+    assert row.created_at.tzinfo is not None
+    assert row.created_at == task.created_at
+    assert tasks.get_task(engine, "missing") is None
+
+
+def test_same_bytes_race_on_the_unique_constraint(engine: Engine) -> None:
+    document, task = new_document(engine)
+    with pytest.raises(IntegrityError):
+        new_document(engine)
+    new_document(engine, owner="bob")  # another principal may hold the same bytes
+    found = tasks.find_document_by_hash(engine, owner="alice", sha256="a" * 64)
+    assert found is not None
+    assert found[0].id == document.id and found[1] is not None and found[1].id == task.id
+    assert tasks.find_document_by_hash(engine, owner="carol", sha256="a" * 64) is None
+
+
+def test_listing_is_per_owner_newest_first(engine: Engine) -> None:
+    first, _ = new_document(engine, sha256="1" * 64)
+    second, second_task = new_document(engine, sha256="2" * 64)
+    new_document(engine, owner="bob", sha256="3" * 64)
+    listed = tasks.list_documents(engine, owner="alice", limit=10, offset=0)
+    assert [d.id for d in listed] == [second.id, first.id]
+    assert [d.id for d in tasks.list_documents(engine, owner="alice", limit=1, offset=1)] == [
+        first.id
+    ]
+    tasks.update_task_step(engine, second_task.id, current_step=ProcessingStep.EXTRACT)
+    active = tasks.list_tasks(
+        engine, owner="alice", statuses=[ProcessingStatus.RUNNING, ProcessingStatus.RETRYING]
+    )
+    assert [t.id for t in active] == [second_task.id]
+
+
+def test_step_progress_and_mirrored_end(engine: Engine) -> None:
+    document, task = new_document(engine)
+    tasks.update_task_step(
+        engine,
+        task.id,
+        current_step=ProcessingStep.EXTRACT,
+        upload_progress=100.0,
+        extraction_progress=50.0,
+    )
+    row = tasks.get_task(engine, task.id)
+    assert row is not None
+    assert row.status == ProcessingStatus.RUNNING and row.started_at is not None
+    assert row.progress_percentage == pytest.approx(37.5)
+    assert datetime.now(UTC) - row.updated_at < timedelta(minutes=1)
+
+    tasks.record_progress(
+        engine,
+        task.id,
+        Progress(
+            status="completed",
+            current_step="done",
+            upload_progress=100.0,
+            extraction_progress=100.0,
+            chunking_progress=100.0,
+            vectorization_progress=100.0,
+            progress_percentage=100.0,
+            page_count=3,
+            pages_extracted=3,
+            chunk_count=7,
+            chunks_embedded=7,
+        ),
+    )
+    row = tasks.get_task(engine, task.id)
+    stored = tasks.get_document(engine, document.id)
+    assert row is not None and stored is not None
+    assert row.status == ProcessingStatus.COMPLETED and row.completed_at is not None
+    assert stored.status == DocumentStatus.READY and stored.chunk_count == 7
+    assert tasks.latest_task_for(engine, document.id) == row
+
+    with pytest.raises(LookupError):
+        tasks.update_task_step(engine, "missing", extraction_progress=1.0)
+    tasks.record_progress(engine, "missing", Progress())  # a deleted task: nothing to mirror
+
+
+def test_delete_document_rows(engine: Engine) -> None:
+    document, task = new_document(engine)
+    tasks.delete_document_rows(engine, document.id)
+    assert tasks.get_document(engine, document.id) is None
+    assert tasks.get_task(engine, task.id) is None
