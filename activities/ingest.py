@@ -190,6 +190,15 @@ class IngestActivities:
     def discard_vectors(self, document_id: str) -> None:
         self._deps.vectors.delete_document(document_id)
 
+    @activity.defn(name=Activity.DISCARD_DOCUMENT)
+    def discard_document(self, document_id: str) -> None:
+        """Remove what a document that failed for good left: file, artifacts, vectors. Its
+        rows stay, as the record of why it failed."""
+        self._deps.vectors.delete_document(document_id)
+        document = tasks.get_document(self._deps.engine, document_id)
+        if document is not None:
+            self._deps.storage.remove_document(document_id, document.stored_name)
+
     def all(self) -> list[Callable[..., object]]:
         return [
             self.validate_upload,
@@ -198,4 +207,5 @@ class IngestActivities:
             self.vectorize_chunks,
             self.record_task_state,
             self.discard_vectors,
+            self.discard_document,
         ]

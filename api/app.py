@@ -9,10 +9,14 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from api.envelope import error_responses
 from api.errors import install_error_handlers
+from api.limits import RequestSizeLimit
 from api.routes import chat, documents, health, processing, search
 from api.services import Services
+from core.auth import Authenticator
 from core.chat.service import ChatService
 from core.embeddings import Embedder
 from core.ingestion import IngestionService
@@ -32,6 +36,8 @@ def create_app(
 ) -> FastAPI:
     """``embedder`` and ``models`` replace the ones built from settings (the app closes them)."""
     settings = settings or get_settings()
+    if problem := settings.exposure_problem():
+        raise RuntimeError(problem)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,8 +76,25 @@ def create_app(
         docs_url="/api/docs",
         redoc_url="/api/redoc",
         openapi_url="/api/openapi.json",
+        # Every route may answer these; each route declares its own others.
+        responses=error_responses(401, 413, 422, 500),
     )
+    app.state.authenticator = Authenticator(settings.api_keys)
     install_error_handlers(app)
+    app.add_middleware(
+        RequestSizeLimit,
+        max_bytes=settings.max_request_bytes,
+        exempt={"/docs/upload_file_async"},
+    )
+    if settings.cors_origins:
+        # Keys travel in the Authorization header, never in cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     app.include_router(health.router)
     app.include_router(processing.router)
     app.include_router(search.router)  # before documents: /docs/search is not a document id

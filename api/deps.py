@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from api.services import Services
+from core.auth import Authenticator
 from core.chat.service import ChatService
+from core.errors import UnauthorizedError
 from core.ingestion import IngestionService
 from core.settings import Settings
+
+# Browsers cannot set headers on a WebSocket: they offer ["docchat", "bearer.<key>"] as
+# subprotocols, and the server answers with "docchat".
+WS_SUBPROTOCOL = "docchat"
+WS_TOKEN_PREFIX = "bearer."
 
 
 def get_services(request: Request) -> Services:
@@ -32,13 +40,55 @@ def get_chat(connection: HTTPConnection) -> ChatService:
     return services.chat
 
 
-def get_principal() -> str:
-    # Single-user local mode: every resource belongs to the local principal.
-    return "local"
+def presented_key(connection: HTTPConnection) -> str | None:
+    """The API key a client sent: ``Authorization: Bearer``; for WebSockets and EventSource
+    (which cannot send headers) also ``?token=`` and, on WebSockets, a ``bearer.`` subprotocol."""
+    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    websocket = connection.scope["type"] == "websocket"
+    if websocket:
+        for offered in _subprotocols(connection):
+            if offered.startswith(WS_TOKEN_PREFIX):
+                return offered[len(WS_TOKEN_PREFIX) :]
+    if websocket or "text/event-stream" in connection.headers.get("accept", ""):
+        return connection.query_params.get("token") or None
+    return None
+
+
+def get_principal(connection: HTTPConnection) -> str:
+    """The principal every resource of this request belongs to (``local`` without keys);
+    401 ``unauthorized`` when keys are on and none valid was sent."""
+    authenticator: Authenticator = connection.app.state.authenticator
+    return authenticator.principal_for(presented_key(connection))
+
+
+@dataclass(frozen=True)
+class SocketAuth:
+    """A WebSocket's credentials, resolved before it is accepted: the route accepts it (with
+    ``subprotocol``) and closes it with 4401 when ``principal`` is ``None``."""
+
+    principal: str | None
+    subprotocol: str | None
+    error: str | None = None
+
+
+def get_socket_auth(connection: HTTPConnection) -> SocketAuth:
+    subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in _subprotocols(connection) else None
+    try:
+        return SocketAuth(get_principal(connection), subprotocol)
+    except UnauthorizedError as refused:
+        return SocketAuth(None, subprotocol, refused.message)
+
+
+def _subprotocols(connection: HTTPConnection) -> list[str]:
+    offered: list[str] = connection.scope.get("subprotocols") or []
+    return offered
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 IngestionDep = Annotated[IngestionService, Depends(get_ingestion)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PrincipalDep = Annotated[str, Depends(get_principal)]
+SocketAuthDep = Annotated[SocketAuth, Depends(get_socket_auth)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]

@@ -41,3 +41,33 @@ def failure(error_code: str, message: str, details: dict[str, Any] | None = None
         error=ErrorDetail(error_code=error_code, message=message, details=details or {}),
         metadata={"timestamp": _now()},
     )
+
+
+class ErrorEnvelope(BaseModel):
+    """The envelope of every error response, as the OpenAPI schema declares it."""
+
+    success: bool = False
+    data: None = None
+    error: ErrorDetail
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+_ERROR_DESCRIPTIONS = {
+    401: "`unauthorized`: no valid API key",
+    404: "not found, or not this principal's",
+    409: "the resource is in a state that does not allow this",
+    413: "`request_too_large` / `file_too_large`",
+    415: "`not_a_pdf`",
+    422: "the request is not valid (`validation_error` and more specific codes)",
+    500: "`internal_error`: an unexpected failure, logged on the server",
+    502: "the chat model failed while answering",
+    503: "a service it depends on is unavailable",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the error statuses it can answer, each with the envelope."""
+    return {
+        status: {"model": ErrorEnvelope, "description": _ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }

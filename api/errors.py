@@ -34,7 +34,9 @@ def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> JSONResponse:
     body = failure(code, message, details).model_dump(mode="json")
-    return JSONResponse(status_code=status, content=body)
+    # A 401 names the scheme it wants (RFC 9110).
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
@@ -50,7 +52,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    code = getattr(exc, "error_code", None) or _HTTP_CODES.get(
+        exc.status_code, f"http_{exc.status_code}"
+    )
     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
     return error_response(exc.status_code, code, message)
 

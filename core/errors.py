@@ -60,3 +60,8 @@ class UnsupportedMediaTypeError(AppError):
 class ServiceUnavailableError(AppError):
     error_code = "service_unavailable"
     status_code = 503
+
+
+class UnauthorizedError(AppError):
+    error_code = "unauthorized"
+    status_code = 401

@@ -55,15 +55,66 @@ def inspect_pdf(path: Path, *, max_pages: int) -> PdfInfo:
     return PdfInfo(page_count=page_count)
 
 
-def extract_pages(path: Path, first_page: int, last_page: int) -> Iterator[PageText]:
-    """Yield the text of pages ``first_page..last_page`` (1-based, inclusive)."""
+def extract_pages(
+    path: Path, first_page: int, last_page: int, *, max_chars: int | None = None
+) -> Iterator[PageText]:
+    """Yield the text of pages ``first_page..last_page`` (1-based, inclusive).
+
+    With ``max_chars``, extraction stops with ``text_too_large`` as soon as the text extracted
+    by this call passes it, in the middle of a page if need be: a PDF whose small compressed
+    streams expand into huge text (a decompression bomb) never gets extracted whole. (pypdf
+    itself refuses to inflate any one stream beyond 75 MB.)
+    """
     reader = _open(path)
+    budget = _TextBudget(max_chars)
     for number in range(first_page, last_page + 1):
         try:
-            text = reader.pages[number - 1].extract_text() or ""
+            text = reader.pages[number - 1].extract_text(visitor_text=budget.visit) or ""
+        except _OverBudget:
+            raise budget.fault(number) from None
         except (PyPdfError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise _corrupt(exc, page=number) from exc
-        yield PageText(page=number, text=text.replace("\x00", ""))
+        page = PageText(page=number, text=text.replace("\x00", ""))
+        budget.spend(len(page.text), number)
+        yield page
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _TextBudget:
+    """Counts extracted characters; pypdf reports every piece of text to ``visit`` while it
+    works through a page, so a page that holds too much is abandoned midway."""
+
+    def __init__(self, max_chars: int | None) -> None:
+        self.max_chars = max_chars
+        self.spent = 0  # characters of the pages already yielded
+        self._page = 0  # characters pypdf has reported for the page in progress
+
+    def visit(self, text: str, *_: object) -> None:
+        if self.max_chars is None:
+            return
+        self._page += len(text)
+        if self.spent + self._page > self.max_chars:
+            raise _OverBudget
+
+    def spend(self, chars: int, page: int) -> None:
+        self.spent += chars
+        self._page = 0
+        if self.max_chars is not None and self.spent > self.max_chars:
+            raise self.fault(page)
+
+    def fault(self, page: int) -> DocumentFault:
+        return text_too_large(self.max_chars or 0, at_page=page)
+
+
+def text_too_large(max_chars: int, *, at_page: int | None = None) -> DocumentFault:
+    where = f" (passed at page {at_page}; extraction stopped there)" if at_page else ""
+    return DocumentFault(
+        FaultCode.TEXT_TOO_LARGE,
+        f"The PDF holds more than {max_chars:,} characters of text, the limit{where}.",
+    )
 
 
 def visible_chars(pages: Iterable[PageText]) -> int:

@@ -20,6 +20,7 @@ class Activity:
     VECTORIZE = "vectorize_chunks"
     RECORD_STATE = "record_task_state"
     DISCARD_VECTORS = "discard_vectors"
+    DISCARD_DOCUMENT = "discard_document"
 
 
 class Step:

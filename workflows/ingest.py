@@ -44,6 +44,7 @@ from workflows.contracts import (
 
 ResultT = TypeVar("ResultT")
 CANCEL_AFTER_COMPLETED_STEP = "cancel-after-completed-step"
+DISCARD_ON_PERMANENT_FAILURE = "discard-document-on-permanent-failure"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -188,6 +189,8 @@ class IngestDocumentWorkflow:
         p = self._progress
         cause = err.cause
         permanent = isinstance(cause, ApplicationError) and cause.non_retryable
+        if permanent:
+            await self._discard(job)
         p.status = Status.FAILED
         p.retryable = not permanent
         if isinstance(cause, ApplicationError) and cause.type:
@@ -207,6 +210,7 @@ class IngestDocumentWorkflow:
                 timeout=timedelta(hours=job.options.failed_retention_hours),
             )
         except TimeoutError:
+            await self._discard(job)
             p.retryable = False
             await self._record(job)
             raise ApplicationError(
@@ -231,6 +235,27 @@ class IngestDocumentWorkflow:
         p.status = Status.CANCELLED
         p.retryable = False
         await self._record(job)
+
+    async def _discard(self, job: IngestInput) -> None:
+        """A task that failed for good keeps its rows and history (the record of why) but
+        nothing else: the file, the extracted text and any vectors are removed. Guarded by a
+        patch so histories recorded before this step replay unchanged."""
+        if not workflow.patched(DISCARD_ON_PERMANENT_FAILURE):
+            return
+        try:
+            await workflow.execute_activity(
+                Activity.DISCARD_DOCUMENT,
+                job.document_id,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(
+                    maximum_interval=timedelta(seconds=30), maximum_attempts=10
+                ),
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            # The failure itself must still be recorded; the leftovers are logged.
+            workflow.logger.warning("could not discard document %s: %s", job.document_id, err)
 
     async def _record(self, job: IngestInput) -> None:
         await workflow.execute_activity(

@@ -10,15 +10,25 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, WebSocket, status
+from fastapi import APIRouter, Depends, Query, WebSocket, status
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
-from api.deps import ChatDep, PrincipalDep
-from api.envelope import Envelope, ErrorDetail, ok
+from api.deps import ChatDep, PrincipalDep, SocketAuthDep, get_principal
+from api.envelope import Envelope, ErrorDetail, error_responses, ok
 from core.chat import store
 from core.chat.answers import ChatSessionNotFoundError, Question
 from core.chat.connections import CLOSE_SESSION_NOT_FOUND, Connection
+from core.chat.limits import (
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_RATE_LIMITED,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    FrameGate,
+    MessageTooLargeError,
+    RateLimitedError,
+    TooManyConnectionsError,
+)
 from core.chat.models import ChatMessagePublic, ChatSessionPublic, TypingPublic
 from core.chat.protocol import (
     ChatFrame,
@@ -112,6 +122,7 @@ async def list_sessions(
     "/sessions/{session_id}",
     response_model=Envelope[ChatSessionPublic],
     summary="One chat session",
+    responses=error_responses(404),
 )
 async def get_session(
     session_id: int, chat: ChatDep, owner: PrincipalDep
@@ -126,6 +137,7 @@ async def get_session(
     "/sessions/{session_id}",
     response_model=Envelope[dict[str, Any]],
     summary="Delete a chat session with its messages; its WebSocket clients are closed",
+    responses=error_responses(404),
 )
 async def delete_session(
     session_id: int, chat: ChatDep, owner: PrincipalDep
@@ -149,6 +161,7 @@ async def delete_session(
     "/sessions/{session_id}/messages",
     response_model=Envelope[list[ChatMessagePublic]],
     summary="A session's history, oldest first, with the sources of each answer",
+    responses=error_responses(404),
 )
 async def list_messages(
     session_id: int,
@@ -167,6 +180,7 @@ async def list_messages(
     "/models",
     response_model=Envelope[list[ModelInfo]],
     summary="The configured chat models and whether each answers now",
+    dependencies=[Depends(get_principal)],
 )
 async def list_models(chat: ChatDep) -> Envelope[list[ModelInfo]]:
     models = await chat.models.list_models()
@@ -180,6 +194,7 @@ async def list_models(chat: ChatDep) -> Envelope[list[ModelInfo]]:
     "/{session_id}/typing",
     response_model=Envelope[TypingUpdateEvent],
     summary="Say that someone started, is still, or stopped typing (lapses without refresh)",
+    responses=error_responses(404),
 )
 async def post_typing(
     session_id: int, body: TypingUpdate, chat: ChatDep, owner: PrincipalDep
@@ -195,6 +210,7 @@ async def post_typing(
     "/{session_id}/typing",
     response_model=Envelope[list[TypingPublic]],
     summary="Who is typing in the session now",
+    responses=error_responses(404),
 )
 async def get_typing(
     session_id: int, chat: ChatDep, owner: PrincipalDep
@@ -210,6 +226,7 @@ async def get_typing(
     "/{session_id}/ask",
     response_model=Envelope[AskResult],
     summary="Ask a question and get the whole answer (also shown to the session's sockets)",
+    responses=error_responses(404, 502, 503),
 )
 async def ask(
     session_id: int, body: AskRequest, chat: ChatDep, owner: PrincipalDep
@@ -239,7 +256,7 @@ async def ask(
     "/{session_id}/ask/stream",
     summary="Ask a question; the answer streams as server-sent events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404, 503)},
 )
 async def ask_stream(
     session_id: int, body: AskRequest, chat: ChatDep, owner: PrincipalDep
@@ -329,25 +346,33 @@ def _session_not_found(session_id: int) -> ChatSessionNotFoundError:
 
 @router.websocket("/{session_id}/ws")
 async def chat_socket(
-    websocket: WebSocket, session_id: int, chat: ChatDep, owner: PrincipalDep
+    websocket: WebSocket, session_id: int, chat: ChatDep, auth: SocketAuthDep
 ) -> None:
     # Accepted first, so that a refusal reaches the client as a close code and reason
     # (before the handshake completes, a client would only see HTTP 403).
-    await websocket.accept()
+    await websocket.accept(subprotocol=auth.subprotocol)
+    if auth.principal is None:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason=auth.error)
+        return
     try:
-        await chat.answers.require_session(session_id, owner=owner)
+        # Another principal's session is refused exactly like one that does not exist.
+        await chat.answers.require_session(session_id, owner=auth.principal)
+        connection = await chat.connections.connect(websocket, session_id)
     except ChatSessionNotFoundError as exc:
         await websocket.close(code=CLOSE_SESSION_NOT_FOUND, reason=exc.message)
         return
-    connection = await chat.connections.connect(websocket, session_id)
-    client = SocketClient(chat, connection, owner=owner)
+    except TooManyConnectionsError as exc:
+        await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason=exc.message)
+        return
+    client = SocketClient(chat, connection, owner=auth.principal)
     await client.send(ConnectedEvent(session_id=session_id, connection_id=connection.id).payload())
     try:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            await client.handle(message)
+            if not await client.receive(message):
+                break
     finally:
         await chat.connections.disconnect(connection)
 
@@ -360,9 +385,40 @@ class SocketClient:
         self._connection = connection
         self._owner = owner
         self._answering: asyncio.Task[None] | None = None
+        settings = chat.resources.settings
+        self._gate = FrameGate(
+            max_bytes=settings.ws_max_message_bytes,
+            rate=settings.ws_rate_limit_per_second,
+            burst=settings.ws_rate_limit_burst,
+        )
 
     async def send(self, payload: dict[str, Any]) -> None:
         await self._chat.connections.send_personal_message(self._connection, payload)
+
+    async def receive(self, message: Any) -> bool:
+        """Handle one frame within the limits; ``False`` once the client must be dropped."""
+        session_id = self._connection.session_id
+        text, raw = message.get("text"), message.get("bytes")
+        size = len(text.encode("utf-8", "replace")) if text is not None else len(raw or b"")
+        try:
+            self._gate.check_size(size)
+            self._gate.admit()
+        except MessageTooLargeError as exc:
+            await self._close(exc, CLOSE_MESSAGE_TOO_BIG, "Message too big.")
+            return False
+        except RateLimitedError as exc:
+            if self._gate.persistently_over:
+                await self._close(exc, CLOSE_RATE_LIMITED, "Rate limited: too many messages.")
+                return False
+            await self.send(error_event(exc, session_id=session_id))
+            return True
+        await self.handle(message)
+        return True
+
+    async def _close(self, exc: AppError, code: int, reason: str) -> None:
+        # The typed error first (best effort: it waits behind what is queued), then the code.
+        await self.send(error_event(exc, session_id=self._connection.session_id))
+        await self._chat.connections.close(self._connection, code=code, reason=reason)
 
     async def handle(self, message: Any) -> None:
         try:

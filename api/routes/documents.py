@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import IngestionDep, PrincipalDep, ServicesDep, SettingsDep
-from api.envelope import Envelope, ok
+from api.envelope import Envelope, error_responses, ok
 from api.schemas import DocumentPublic, UploadAccepted, UploadEnvelope
 from core import tasks
 from core.errors import NotFoundError
@@ -36,6 +36,7 @@ _MULTIPART_BODY = {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadEnvelope,
     openapi_extra=_MULTIPART_BODY,
+    responses=error_responses(415, 503),
     summary="Upload a PDF; ingestion runs as a durable workflow",
     description="Answers 202 with the new task, or 200 with `duplicate: true` and the existing "
     "document's task when the same bytes were uploaded before.",
@@ -96,6 +97,7 @@ async def list_documents(
     "/{document_id}",
     response_model=Envelope[DocumentPublic],
     summary="One document, with the number of its vectors in Qdrant",
+    responses=error_responses(404),
 )
 async def get_document(
     document_id: str, services: ServicesDep, owner: PrincipalDep
@@ -113,6 +115,7 @@ async def get_document(
     "/{document_id}",
     response_model=Envelope[dict[str, str]],
     summary="Delete a document: cancels its ingestion, removes file, rows and vectors",
+    responses=error_responses(404),
 )
 async def delete_document(
     document_id: str, ingestion: IngestionDep, owner: PrincipalDep

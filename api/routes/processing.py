@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import IngestionDep, PrincipalDep
-from api.envelope import Envelope, ok
+from api.envelope import Envelope, error_responses, ok
 from api.schemas import RetryAllResult, TaskStatus
 
 router = APIRouter(prefix="/docs/processing", tags=["processing"])
@@ -41,6 +41,7 @@ async def retry_all(ingestion: IngestionDep, owner: PrincipalDep) -> Envelope[Re
     "/{task_id}/status",
     response_model=Envelope[TaskStatus],
     summary="A task's status and per-step progress",
+    responses=error_responses(404),
 )
 async def task_status(
     task_id: str, ingestion: IngestionDep, owner: PrincipalDep
@@ -52,6 +53,7 @@ async def task_status(
 @router.get(
     "/{task_id}/events",
     summary="Server-Sent Events: the task's status whenever it changes, until it ends",
+    responses=error_responses(404),
     description="Each `progress` event carries the same data as the status endpoint; the first "
     "one is the current state, the last is an `end` event. Comments keep the stream alive.",
     response_class=EventSourceResponse,
@@ -75,6 +77,7 @@ async def task_events(
     "/{task_id}/retry",
     response_model=Envelope[TaskStatus],
     summary="Resume a failed task at the step that failed",
+    responses=error_responses(404, 409),
     description="Finished steps and stored chunk batches are kept. 409 `retry_not_possible` "
     "for a permanent document fault, 409 `task_not_failed` when the task has not failed.",
 )
@@ -89,6 +92,7 @@ async def retry_task(
     "/{task_id}/cancel",
     response_model=Envelope[TaskStatus],
     summary="Cancel a task: the running step stops within seconds, partial vectors are removed",
+    responses=error_responses(404, 409),
 )
 async def cancel_task(
     task_id: str, ingestion: IngestionDep, owner: PrincipalDep
@@ -101,6 +105,7 @@ async def cancel_task(
     "/{task_id}/history",
     response_model=Envelope[dict[str, Any]],
     summary="Steps with start and end times, attempts and errors, from the workflow history",
+    responses=error_responses(404, 503),
 )
 async def task_history(
     task_id: str, ingestion: IngestionDep, owner: PrincipalDep

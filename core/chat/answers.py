@@ -23,7 +23,7 @@ from core.chat.protocol import (
     StatusEvent,
 )
 from core.chat.retrieval import retrieve
-from core.errors import NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.runtime import Resources
 
@@ -75,6 +75,13 @@ class AnswerService:
         user_id: str | None = None,
     ) -> Question:
         await self.require_session(session_id, owner=owner)
+        limit = self._settings.chat_max_question_chars
+        if len(question) > limit:
+            raise InvalidInputError(
+                f"The question is {len(question):,} characters long; the limit is {limit:,}.",
+                error_code="question_too_long",
+                details={"length": len(question), "max_chars": limit},
+            )
         chosen = self.models.get(model)
         if not await chosen.available():
             raise ModelNotAvailableError(

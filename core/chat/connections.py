@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from core.chat.broadcast import Broadcaster, LocalBroadcaster
+from core.chat.limits import TooManyConnectionsError
 from core.chat.protocol import PingEvent
 
 log = logging.getLogger("docchat.chat")
@@ -73,8 +74,12 @@ class ConnectionManager:
         queue_size: int = 256,
         ping_interval: float = 20.0,
         close_timeout: float = 2.0,
+        max_per_session: int | None = None,
+        max_total: int | None = None,
     ) -> None:
         self._broadcaster = broadcaster or LocalBroadcaster()
+        self._max_per_session = max_per_session
+        self._max_total = max_total
         self._queue_size = queue_size
         self._ping_interval = ping_interval
         self._close_timeout = close_timeout
@@ -105,7 +110,9 @@ class ConnectionManager:
     # --- the four operations ---
 
     async def connect(self, websocket: MessageSocket, session_id: int) -> Connection:
-        """Register an accepted socket as a client of ``session_id`` and start its sender."""
+        """Register an accepted socket as a client of ``session_id`` and start its sender;
+        ``TooManyConnectionsError`` when a connection cap is reached (nothing is registered)."""
+        self._check_caps(session_id)
         connection = Connection(websocket, session_id, queue_size=self._queue_size)
         connection.sender = asyncio.create_task(
             self._send_forever(connection), name=f"chat-ws-send-{connection.id}"
@@ -160,15 +167,30 @@ class ConnectionManager:
         """Disconnect this process's clients of a session (e.g. when it is deleted), after
         giving each a moment to receive what is already queued for it."""
         clients = list(self._sessions.get(session_id, {}).values())
+        await asyncio.gather(
+            *(self.close(connection, code=code, reason=reason) for connection in clients)
+        )
 
-        async def close(connection: Connection) -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(connection.queue.join(), self._close_timeout)
-            await self.disconnect(connection, code=code, reason=reason)
-
-        await asyncio.gather(*(close(connection) for connection in clients))
+    async def close(self, connection: Connection, *, code: int, reason: str) -> None:
+        """Disconnect one client after giving it a moment to receive what is queued for it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(connection.queue.join(), self._close_timeout)
+        await self.disconnect(connection, code=code, reason=reason)
 
     # --- internals ---
+
+    def _check_caps(self, session_id: int) -> None:
+        if self._max_per_session is not None and self.count(session_id) >= self._max_per_session:
+            raise TooManyConnectionsError(
+                f"Chat session {session_id} already has {self._max_per_session} connections; "
+                "try again later.",
+                details={"limit": self._max_per_session, "scope": "session"},
+            )
+        if self._max_total is not None and self.count() >= self._max_total:
+            raise TooManyConnectionsError(
+                "The server has as many chat connections as it accepts; try again later.",
+                details={"limit": self._max_total, "scope": "server"},
+            )
 
     async def _deliver(self, session_id: int, text: str) -> None:
         for connection in list(self._sessions.get(session_id, {}).values()):

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from core.chat.models import ChatMessagePublic, Source
 from core.errors import InvalidInputError
 
-QuestionText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
-]
+# Its longest length is a setting (chat_max_question_chars), checked when the question is
+# prepared; the frame and body size caps bound what reaches this.
+QuestionText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 # "all" documents, "none" (the model answers without documents), or these documents only.

@@ -29,6 +29,8 @@ class ChatService:
             broadcaster,
             queue_size=settings.ws_send_queue_size,
             ping_interval=settings.ws_ping_interval_seconds,
+            max_per_session=settings.ws_max_connections_per_session,
+            max_total=settings.ws_max_connections,
         )
         self.typing = TypingIndicators(
             resources.engine, self.connections, ttl=settings.typing_ttl_seconds
