@@ -106,6 +106,13 @@ class IngestActivities:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT)
         path = self._deps.storage.upload_path(document.stored_name)
+        # The text cap counts the whole document: what earlier batches stored, then this batch
+        # page by page, so a decompression bomb stops as soon as it passes the cap.
+        earlier = sum(
+            len(page.text)
+            for page in self._deps.storage.read_pages(job.document_id)
+            if page.page < job.first_page
+        )
         page_sizes = offload.run(
             activity.heartbeat,
             offload.extract_to_file,
@@ -113,19 +120,12 @@ class IngestActivities:
             job.first_page,
             job.last_page,
             self._deps.storage.pages_path(job.document_id, job.first_page),
+            max_chars=self._deps.max_extracted_chars - earlier,
         )
         characters = sum(page_sizes)
         if job.last_page == job.page_count:
             # Only the last batch sees the whole document, so whole-document checks live here.
-            all_pages = list(self._deps.storage.read_pages(job.document_id))
-            total = sum(len(page.text) for page in all_pages)
-            if total > self._deps.max_extracted_chars:
-                raise DocumentFault(
-                    FaultCode.TEXT_TOO_LARGE,
-                    f"The PDF holds {total:,} characters of text; the limit is "
-                    f"{self._deps.max_extracted_chars:,}.",
-                )
-            pdf.require_text(all_pages)
+            pdf.require_text(self._deps.storage.read_pages(job.document_id))
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,

@@ -86,9 +86,12 @@ def shutdown() -> None:
 # --- the functions that run in the child -------------------------------------------------
 
 
-def extract_to_file(source: Path, first_page: int, last_page: int, target: Path) -> list[int]:
-    """Extract pages ``first..last`` of ``source`` into ``target``; return chars per page."""
-    pages = list(pdf.extract_pages(source, first_page, last_page))
+def extract_to_file(
+    source: Path, first_page: int, last_page: int, target: Path, *, max_chars: int | None = None
+) -> list[int]:
+    """Extract pages ``first..last`` of ``source`` into ``target``; return chars per page.
+    Stops with ``text_too_large`` as soon as the pages pass ``max_chars``."""
+    pages = list(pdf.extract_pages(source, first_page, last_page, max_chars=max_chars))
     write_jsonl(target, (vars(page) for page in pages))
     return [len(page.text) for page in pages]
 
