@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.envelope import error_responses
 from api.errors import install_error_handlers
 from api.limits import RequestSizeLimit
-from api.routes import chat, documents, health, processing, search
+from api.routes import chat, documents, health, pages, processing, search, web
 from api.services import Services
 from core.auth import Authenticator
 from core.chat.service import ChatService
@@ -44,11 +44,12 @@ def create_app(
         resources = await asyncio.to_thread(open_resources, settings, embedder=embedder)
         client = await connect_temporal(settings)
         registry = models or ModelRegistry.from_settings(settings)
-        chat_service = ChatService(resources, registry)
+        ingestion = IngestionService(resources, client)
+        chat_service = ChatService(resources, registry, tasks=ingestion)
         app.state.services = Services(
             resources=resources,
             temporal=client,
-            ingestion=IngestionService(resources, client),
+            ingestion=ingestion,
             chat=chat_service,
         )
         async with contextlib.AsyncExitStack() as stack:
@@ -99,5 +100,7 @@ def create_app(
     app.include_router(processing.router)
     app.include_router(search.router)  # before documents: /docs/search is not a document id
     app.include_router(documents.router)
+    app.include_router(pages.router)
     app.include_router(chat.router)
+    web.install(app)  # the web page at / and its files under /static
     return app

@@ -68,6 +68,14 @@ class TaskView:
     source: str
     activity: ActivityAttempt | None
 
+    @property
+    def ended(self) -> bool:
+        """Nothing will change any more: completed, cancelled, or failed beyond a retry."""
+        status = self.progress.status
+        return status in (Status.COMPLETED, Status.CANCELLED) or (
+            status == Status.FAILED and not self.progress.retryable
+        )
+
     def as_dict(self) -> dict[str, Any]:
         p = self.progress
         return {
@@ -305,9 +313,7 @@ class IngestionService:
             if snapshot != last:
                 last = snapshot
                 yield view
-            if view.progress.status in (Status.COMPLETED, Status.CANCELLED) or (
-                view.progress.status == Status.FAILED and not view.progress.retryable
-            ):
+            if view.ended:
                 return
             await asyncio.sleep(0.25)
 

@@ -42,6 +42,7 @@ from core.chat.protocol import (
     TypingFrame,
     TypingUpdateEvent,
     UserId,
+    WatchTasksFrame,
     parse_frame,
 )
 from core.chat.service import ChatService
@@ -375,6 +376,8 @@ async def chat_socket(
                 break
     finally:
         await chat.connections.disconnect(connection)
+        if chat.connections.count(session_id) == 0:  # no one left here to show progress to
+            await chat.task_watchers.stop_session(session_id)
 
 
 class SocketClient:
@@ -452,6 +455,10 @@ class SocketClient:
             )
         elif isinstance(frame, ChatFrame):
             await self._ask(frame)
+        elif isinstance(frame, WatchTasksFrame):
+            await self._chat.task_watchers.watch(
+                session_id, frame.task_ids, owner=self._owner, requester=self._connection
+            )
         elif isinstance(frame, PingFrame):
             await self.send(PongEvent().payload())
         # A pong needs nothing: receiving it was the point.

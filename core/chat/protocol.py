@@ -20,6 +20,7 @@ from core.errors import InvalidInputError
 QuestionText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+TaskId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 # "all" documents, "none" (the model answers without documents), or these documents only.
 SearchMode = Literal["all", "none"] | Annotated[list[DocumentId], Field(min_length=1)]
 
@@ -49,6 +50,13 @@ class ChatFrame(_Frame):
     user_id: UserId | None = None
 
 
+class WatchTasksFrame(_Frame):
+    """Push these ingestion tasks' progress to every client of the session until each ends."""
+
+    type: Literal["watch_tasks"]
+    task_ids: Annotated[list[TaskId], Field(min_length=1, max_length=100)]
+
+
 class PingFrame(_Frame):
     type: Literal["ping"]
 
@@ -57,10 +65,11 @@ class PongFrame(_Frame):
     type: Literal["pong"]
 
 
-ClientFrame = TypingFrame | ChatFrame | PingFrame | PongFrame
+ClientFrame = TypingFrame | ChatFrame | WatchTasksFrame | PingFrame | PongFrame
 FRAME_TYPES: dict[str, type[ClientFrame]] = {
     "typing": TypingFrame,
     "chat_message": ChatFrame,
+    "watch_tasks": WatchTasksFrame,
     "ping": PingFrame,
     "pong": PongFrame,
 }

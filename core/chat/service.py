@@ -9,6 +9,7 @@ from typing import Any
 from core.chat.answers import AnswerService
 from core.chat.broadcast import Broadcaster
 from core.chat.connections import ConnectionManager
+from core.chat.task_progress import TaskSource, TaskWatchers
 from core.chat.typing_indicators import TypingIndicators
 from core.llm import ModelRegistry
 from core.runtime import Resources
@@ -21,7 +22,9 @@ class ChatService:
         models: ModelRegistry,
         *,
         broadcaster: Broadcaster | None = None,
+        tasks: TaskSource | None = None,
     ) -> None:
+        """``tasks`` (the ingestion service) feeds ``task_progress`` to sessions that ask."""
         settings = resources.settings
         self.resources = resources
         self.models = models
@@ -36,6 +39,7 @@ class ChatService:
             resources.engine, self.connections, ttl=settings.typing_ttl_seconds
         )
         self.answers = AnswerService(resources, models)
+        self.task_watchers = TaskWatchers(self.connections, tasks)
         # Answers started from a WebSocket outlive the asker's connection: the session's other
         # clients are watching them. They are cancelled when the process stops.
         self._tasks: dict[asyncio.Task[None], int] = {}  # answer → its session
@@ -48,6 +52,7 @@ class ChatService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.task_watchers.stop()
         await self.typing.stop()
         await self.connections.stop()
 

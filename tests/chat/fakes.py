@@ -59,3 +59,20 @@ class EndlessModel:
 
     async def aclose(self) -> None:
         return None
+
+
+class QuickModel:
+    """Answers at once with one short piece: for tests about who sees what, not about text."""
+
+    name = "quick"
+    backend = "test"
+    description = "Answers 'ok' at once."
+
+    async def available(self) -> bool:
+        return True
+
+    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
+        yield "ok"
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,874 @@
+// docchat's web page: uploads with live progress (SSE), the document list, and a chat pane on a
+// session (WebSocket: streamed answers, typing indicators, task progress). No build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+// --- settings: an optional API key and a display name, kept in this browser ---------------
+
+const KEY_STORE = "docchat.apiKey";
+const NAME_STORE = "docchat.userName";
+const SESSION_STORE = "docchat.sessionId";
+
+function apiKey() {
+  return localStorage.getItem(KEY_STORE) || "";
+}
+
+function userName() {
+  // A name set in Settings is kept; otherwise each tab gets its own, so two tabs on one
+  // session see each other type.
+  let name = localStorage.getItem(NAME_STORE) || sessionStorage.getItem(NAME_STORE);
+  if (!name) {
+    name = "guest-" + Math.random().toString(36).slice(2, 6);
+    sessionStorage.setItem(NAME_STORE, name);
+  }
+  return name;
+}
+
+function withToken(url) {
+  const key = apiKey();
+  if (!key) return url;
+  return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(key);
+}
+
+// --- errors in words -----------------------------------------------------------------------
+
+const SENTENCES = {
+  not_a_pdf: "This file is not a PDF.",
+  empty_file: "The file is empty.",
+  encrypted_pdf: "The PDF is password-protected. Remove the password and upload it again.",
+  corrupt_pdf: "The PDF is damaged or incomplete and cannot be read.",
+  no_extractable_text:
+    "The PDF has no text layer (it may be a scanned image). Run text recognition (OCR) on it first.",
+  too_many_pages: "The PDF has more pages than this server accepts.",
+  text_too_large: "The PDF holds more text than this server accepts.",
+  file_missing: "The uploaded file is gone from the server. Upload it again.",
+  file_too_large: "The file is larger than this server accepts.",
+  request_too_large: "The request is larger than this server accepts.",
+  payload_too_large: "The file is larger than this server accepts.",
+  unsupported_media_type: "This file is not a PDF.",
+  step_failed:
+    "A processing step kept failing, for instance because a service was unreachable. Retry when it is back.",
+  document_fault: "The document cannot be processed.",
+  temporal_unavailable: "The processing service is unavailable. Try again in a moment.",
+  service_unavailable: "A service the server needs is unavailable. Try again in a moment.",
+  unauthorized: "The server needs a valid API key: enter it under Settings.",
+  forbidden: "This key may not do that.",
+  task_not_found: "The server no longer knows this task.",
+  document_not_found: "The document no longer exists.",
+  page_not_found: "This page has no extracted text.",
+  session_not_found: "The chat session no longer exists.",
+  unknown_model: "The server does not know this model.",
+  model_not_available: "The model cannot answer right now.",
+  llm_generation_failed: "The model failed while answering.",
+  answer_in_progress: "Wait for the current answer to finish before asking again.",
+  answer_cancelled: "The answer was stopped before it finished.",
+  rate_limited: "Too many messages at once. Slow down a little.",
+  retry_not_possible: "A retry cannot help this document; only a different file can.",
+  task_not_failed: "The task has not failed, so there is nothing to retry.",
+  task_finished: "The task has already ended.",
+  validation_error: "The request was not valid.",
+  network: "Cannot reach the docchat server.",
+  internal_error: "The server failed unexpectedly; the error has been logged.",
+};
+
+function sentence(code, message) {
+  return SENTENCES[code] || message || "Something went wrong.";
+}
+
+class ApiError extends Error {
+  constructor(code, message, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+  get sentence() {
+    return sentence(this.code, this.message);
+  }
+}
+
+function showError(text) {
+  $("alert-text").textContent = text;
+  $("alert").hidden = false;
+}
+
+function clearError() {
+  $("alert").hidden = true;
+  $("alert-text").textContent = "";
+}
+
+function report(error) {
+  showError(error instanceof ApiError ? error.sentence : String(error.message || error));
+}
+
+// --- HTTP: the envelope in, an ApiError out --------------------------------------------------
+
+function headers(extra) {
+  const result = Object.assign({}, extra);
+  const key = apiKey();
+  if (key) result.Authorization = "Bearer " + key;
+  return result;
+}
+
+async function api(path, {method = "GET", json} = {}) {
+  const init = {method, headers: headers(json ? {"Content-Type": "application/json"} : {})};
+  if (json !== undefined) init.body = JSON.stringify(json);
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError("network", "Cannot reach the docchat server.", 0);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError("http_" + response.status, response.statusText, response.status);
+  }
+  if (!response.ok || !body.success) {
+    const error = body.error || {};
+    throw new ApiError(error.error_code || "http_" + response.status, error.message, response.status);
+  }
+  return body.data;
+}
+
+// Uploads go through XMLHttpRequest: fetch cannot report how much of a body was sent.
+function sendFile(file, onSent) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", "/docs/upload_file_async");
+    const key = apiKey();
+    if (key) request.setRequestHeader("Authorization", "Bearer " + key);
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onSent(event.loaded / event.total);
+    });
+    request.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(request.responseText);
+      } catch {
+        /* not JSON: handled below */
+      }
+      if (body && body.success) return resolve(body.data);
+      const error = (body && body.error) || {};
+      reject(new ApiError(error.error_code || "http_" + request.status, error.message, request.status));
+    });
+    request.addEventListener("error", () =>
+      reject(new ApiError("network", "Cannot reach the docchat server.", 0)));
+    const form = new FormData();
+    form.append("file", file, file.name);
+    request.send(form);
+  });
+}
+
+// --- uploads and their progress --------------------------------------------------------------
+
+const STEP_WORDS = {
+  upload: "Checking the PDF",
+  extract: "Extracting text",
+  chunk: "Splitting into passages",
+  vectorize: "Indexing for search",
+  done: "Finishing",
+};
+
+const rows = new Map(); // task id (or a temporary key while sending) → row
+const streams = new Map(); // task id → EventSource
+let documentNames = new Map(); // document id → file name
+
+function stageOf(task) {
+  switch (task.status) {
+    case "completed": return "Ready";
+    case "cancelled": return "Cancelled";
+    case "failed": return "Failed";
+    case "queued": return "Waiting for a worker";
+    case "retrying": return (STEP_WORDS[task.current_step] || "Working") + ": retrying";
+    default: return STEP_WORDS[task.current_step] || "Working";
+  }
+}
+
+function detailOf(task) {
+  const parts = [];
+  if (task.page_count) parts.push(`page ${task.pages_extracted} of ${task.page_count}`);
+  if (task.chunk_count) parts.push(`passage ${task.chunks_embedded} of ${task.chunk_count}`);
+  if (task.status === "retrying" && task.attempt) {
+    parts.push(`attempt ${task.attempt}` + (task.last_failure ? `: ${task.last_failure}` : ""));
+  }
+  return parts.join(" · ");
+}
+
+function makeRow(name) {
+  const item = document.createElement("li");
+  item.className = "upload";
+  item.innerHTML = `
+    <div class="upload-head"><span class="upload-name"></span>
+      <span class="upload-stage" aria-live="polite"></span></div>
+    <div class="upload-bar"><progress max="100" value="0"></progress>
+      <span class="upload-pct" aria-hidden="true">0 %</span></div>
+    <p class="upload-detail"></p>
+    <p class="upload-error" role="alert" hidden></p>
+    <div class="upload-actions"></div>`;
+  const row = {
+    item,
+    name,
+    label: item.querySelector(".upload-name"),
+    taskId: null,
+    value: 0,
+    bar: item.querySelector("progress"),
+    pct: item.querySelector(".upload-pct"),
+    stage: item.querySelector(".upload-stage"),
+    detail: item.querySelector(".upload-detail"),
+    error: item.querySelector(".upload-error"),
+    actions: item.querySelector(".upload-actions"),
+  };
+  setRowName(row, name);
+  $("uploads").prepend(item);
+  $("uploads-empty").hidden = true;
+  return row;
+}
+
+function setRowName(row, name) {
+  row.name = name;
+  row.label.textContent = name;
+  row.bar.setAttribute("aria-label", name);
+}
+
+function setBar(row, value) {
+  row.value = Math.max(row.value, Math.min(100, value)); // never backwards within a task
+  row.bar.value = row.value;
+  row.bar.setAttribute("aria-valuetext", `${Math.floor(row.value)} percent`);
+  row.pct.textContent = `${Math.floor(row.value)} %`;
+}
+
+function setRowError(row, text) {
+  row.error.textContent = text || "";
+  row.error.hidden = !text;
+}
+
+function setActions(row, task) {
+  row.actions.replaceChildren();
+  const active = ["queued", "running", "retrying"].includes(task.status);
+  if (task.status === "failed" && task.retryable) {
+    row.actions.append(actionButton("Retry", row, () => retryTask(row)));
+  }
+  if (active || (task.status === "failed" && task.retryable)) {
+    row.actions.append(actionButton("Cancel", row, () => cancelTask(row)));
+  }
+}
+
+function actionButton(label, row, handler) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.setAttribute("aria-label", `${label} ${row.name}`);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await handler();
+    } catch (error) {
+      report(error);
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+function showTask(task) {
+  let row = rows.get(task.task_id);
+  if (!row) {
+    row = makeRow(documentNames.get(task.document_id) || "Document");
+    row.taskId = task.task_id;
+    rows.set(task.task_id, row);
+    if (!documentNames.has(task.document_id)) {
+      loadDocuments().then(() => {
+        if (documentNames.has(task.document_id)) setRowName(row, documentNames.get(task.document_id));
+      });
+    }
+  }
+  row.item.className = `upload ${task.status}`;
+  setBar(row, task.status === "completed" ? 100 : task.progress_percentage);
+  row.stage.textContent = stageOf(task);
+  row.detail.textContent = detailOf(task);
+  setRowError(row, task.status === "failed"
+    ? sentence(task.error_code, task.error_message) +
+      (task.error_message && SENTENCES[task.error_code] ? ` (${task.error_message})` : "")
+    : "");
+  setActions(row, task);
+  const over = task.status === "completed" || task.status === "cancelled" ||
+    (task.status === "failed" && !task.retryable);
+  if (over && !row.over) {
+    row.over = true;
+    loadDocuments();
+  } else if (!over) {
+    row.over = false;
+  }
+}
+
+// Progress of one task, pushed by the server (Server-Sent Events); a late joiner gets the
+// current state first. EventSource reconnects by itself after a network blip.
+function follow(taskId) {
+  if (streams.has(taskId)) return;
+  const source = new EventSource(withToken(`/docs/processing/${encodeURIComponent(taskId)}/events`));
+  streams.set(taskId, source);
+  source.addEventListener("progress", (event) => showTask(JSON.parse(event.data)));
+  source.addEventListener("end", () => {
+    source.close();
+    streams.delete(taskId);
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) {
+      // Refused (e.g. the task was deleted, or the key is wrong): nothing more will come.
+      streams.delete(taskId);
+    }
+  });
+}
+
+async function retryTask(row) {
+  const task = await api(`/docs/processing/${row.taskId}/retry`, {method: "POST"});
+  showTask(task);
+  follow(row.taskId);
+}
+
+async function cancelTask(row) {
+  const task = await api(`/docs/processing/${row.taskId}/cancel`, {method: "POST"});
+  showTask(task);
+  follow(row.taskId);
+}
+
+async function uploadFiles(files) {
+  clearError();
+  await Promise.all(Array.from(files).map(uploadOne));
+}
+
+async function uploadOne(file) {
+  const row = makeRow(file.name);
+  row.stage.textContent = "Uploading";
+  try {
+    // Sending the bytes is the first part of the upload quarter of the bar.
+    const accepted = await sendFile(file, (fraction) => setBar(row, fraction * 20));
+    row.taskId = accepted.task_id;
+    const existing = rows.get(accepted.task_id);
+    if (existing && existing !== row) {
+      row.item.remove(); // the same task is shown already (a duplicate upload)
+      return;
+    }
+    rows.set(accepted.task_id, row);
+    documentNames.set(accepted.document_id, accepted.filename);
+    if (accepted.duplicate) row.detail.textContent = "Already uploaded: this is the existing copy.";
+    follow(accepted.task_id);
+    chat.watch([accepted.task_id]);
+  } catch (error) {
+    row.item.className = "upload failed";
+    row.stage.textContent = "Not uploaded";
+    setRowError(row, error instanceof ApiError ? error.sentence : String(error));
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.textContent = "Dismiss";
+    dismiss.setAttribute("aria-label", `Dismiss ${file.name}`);
+    dismiss.addEventListener("click", () => {
+      row.item.remove();
+      $("uploads-empty").hidden = $("uploads").children.length > 0;
+    });
+    row.actions.replaceChildren(dismiss);
+  }
+}
+
+function setUpDropZone() {
+  const zone = $("drop-zone");
+  $("file-input").addEventListener("change", (event) => {
+    uploadFiles(event.target.files);
+    event.target.value = "";
+  });
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    // Whatever is dropped is sent: the server tells a PDF by its bytes, and says so.
+    if (event.dataTransfer.files.length) uploadFiles(event.dataTransfer.files);
+  });
+}
+
+// --- the document list -----------------------------------------------------------------------
+
+const STATUS_WORDS = {processing: "Processing", ready: "Ready", failed: "Failed", cancelled: "Cancelled"};
+
+async function loadDocuments() {
+  let documents;
+  try {
+    documents = await api("/docs?limit=200");
+  } catch (error) {
+    report(error);
+    return;
+  }
+  documentNames = new Map(documents.map((d) => [d.id, d.filename]));
+  const body = $("documents").querySelector("tbody");
+  body.replaceChildren(...documents.map(documentRow));
+  $("documents-empty").hidden = documents.length > 0;
+}
+
+function documentRow(doc) {
+  const row = document.createElement("tr");
+  const cells = [doc.filename, STATUS_WORDS[doc.status] || doc.status, doc.page_count ?? "–"];
+  for (const text of cells) {
+    const cell = document.createElement("td");
+    cell.textContent = String(text);
+    row.append(cell);
+  }
+  row.children[1].className = `status-${doc.status}`;
+  const actions = document.createElement("td");
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.textContent = "Delete";
+  remove.setAttribute("aria-label", `Delete ${doc.filename}`);
+  remove.addEventListener("click", async () => {
+    if (!confirm(`Delete ${doc.filename}? Its passages will no longer be searched.`)) return;
+    remove.disabled = true;
+    try {
+      await api(`/docs/${encodeURIComponent(doc.id)}`, {method: "DELETE"});
+    } catch (error) {
+      report(error);
+    }
+    await loadDocuments();
+  });
+  actions.append(remove);
+  row.append(actions);
+  return row;
+}
+
+// Tasks still running when the page opens get their progress bars too.
+async function loadActiveTasks() {
+  try {
+    for (const task of await api("/docs/processing/active")) {
+      showTask(task);
+      follow(task.task_id);
+    }
+  } catch (error) {
+    report(error);
+  }
+}
+
+// --- chat --------------------------------------------------------------------------------------
+
+const chat = {
+  sessionId: null,
+  socket: null,
+  retryDelay: 1000,
+  drafts: new Map(), // reply_to → the answer's article while it streams
+  shown: new Set(), // ids of messages on screen
+  typers: new Map(), // user id → timer that forgets a lapsed indicator
+  typingSince: 0,
+  typingTimer: null,
+  pending: [], // frames waiting for the socket to open
+
+  send(frame) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  },
+
+  watch(taskIds) {
+    if (!this.send({type: "watch_tasks", task_ids: taskIds})) this.pending.push(...taskIds);
+  },
+
+  connect(sessionId) {
+    this.disconnect();
+    this.sessionId = sessionId;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(withToken(`${scheme}://${location.host}/chat/${sessionId}/ws`));
+    this.socket = socket;
+    setConnection("Connecting…", false);
+    socket.addEventListener("open", () => {
+      this.retryDelay = 1000;
+      setConnection("Live", true);
+      const active = [...rows.values()]
+        .filter((row) => row.taskId && !row.over)
+        .map((row) => row.taskId);
+      const wanted = [...new Set([...this.pending, ...active])];
+      this.pending = [];
+      if (wanted.length) this.send({type: "watch_tasks", task_ids: wanted});
+    });
+    socket.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => {
+      if (this.socket !== socket) return; // replaced by another session's socket
+      this.socket = null;
+      setConnection("Not connected", false);
+      if (event.code === 4404) {
+        showError(event.reason || SENTENCES.session_not_found);
+        loadSessions();
+      } else if (event.code === 4401) {
+        showError(sentence("unauthorized", event.reason));
+      } else if (event.code !== 1000) {
+        setConnection(`Reconnecting in ${Math.round(this.retryDelay / 1000)} s…`, false);
+        setTimeout(() => {
+          if (this.sessionId === sessionId && !this.socket) this.connect(sessionId);
+        }, this.retryDelay);
+        this.retryDelay = Math.min(this.retryDelay * 2, 15000);
+      }
+    });
+  },
+
+  disconnect() {
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) socket.close(1000);
+    for (const timer of this.typers.values()) clearTimeout(timer);
+    this.typers.clear();
+    renderTyping();
+  },
+
+  receive(msg) {
+    switch (msg.type) {
+      case "message":
+        addMessage(msg.message);
+        break;
+      case "status":
+        draftFor(msg.reply_to).status.textContent =
+          msg.status === "retrieving" ? "Searching your documents…" : `Writing (${msg.model})…`;
+        break;
+      case "chunk": {
+        const draft = draftFor(msg.reply_to);
+        draft.body.append(msg.content); // a text node: nothing in it is taken for markup
+        scrollMessages();
+        break;
+      }
+      case "complete":
+        finishDraft(msg.reply_to, msg.message);
+        break;
+      case "error":
+        if (msg.reply_to !== undefined && msg.reply_to !== null) {
+          failDraft(msg.reply_to, msg.error);
+        } else if (msg.task_id) {
+          const row = rows.get(msg.task_id);
+          if (row) setRowError(row, sentence(msg.error.error_code, msg.error.message));
+        }
+        showError(sentence(msg.error.error_code, msg.error.message));
+        break;
+      case "typing_update":
+        if (msg.user_id !== userName()) noteTyping(msg.user_id, msg.is_typing);
+        break;
+      case "task_progress":
+        showTask(msg);
+        break;
+      case "session_deleted":
+        showError("This chat session was deleted.");
+        break;
+      case "ping":
+        this.send({type: "pong"});
+        break;
+      default:
+        break; // connected, pong
+    }
+  },
+
+  typed() {
+    const now = Date.now();
+    if (now - this.typingSince > 2000) {
+      // The server forgets an indicator 5 s after its last refresh.
+      if (this.send({type: "typing", user_id: userName(), is_typing: true})) this.typingSince = now;
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.stoppedTyping(), 3000);
+  },
+
+  stoppedTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.typingSince) this.send({type: "typing", user_id: userName(), is_typing: false});
+    this.typingSince = 0;
+  },
+};
+
+function setConnection(text, live) {
+  $("connection").textContent = text;
+  $("connection").classList.toggle("live", live);
+}
+
+function noteTyping(user, isTyping) {
+  clearTimeout(chat.typers.get(user));
+  chat.typers.delete(user);
+  if (isTyping) {
+    // Forgotten on our side too if the server's "stopped" never arrives.
+    chat.typers.set(user, setTimeout(() => noteTyping(user, false), 7000));
+  }
+  renderTyping();
+}
+
+function renderTyping() {
+  const names = [...chat.typers.keys()];
+  $("typing").textContent =
+    names.length === 0 ? "" :
+    names.length === 1 ? `${names[0]} is typing…` :
+    `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]} are typing…`;
+}
+
+function scrollMessages() {
+  const box = $("messages");
+  box.scrollTop = box.scrollHeight;
+}
+
+function article(role, who) {
+  const node = document.createElement("article");
+  node.className = `message ${role}`;
+  const header = document.createElement("p");
+  header.className = "message-who";
+  header.textContent = who;
+  const body = document.createElement("p");
+  body.className = "message-body";
+  const status = document.createElement("p");
+  status.className = "message-status";
+  node.append(header, body, status);
+  $("messages").append(node);
+  scrollMessages();
+  return {node, header, body, status};
+}
+
+function addMessage(message) {
+  if (chat.shown.has(message.id)) return;
+  chat.shown.add(message.id);
+  if (message.role === "user") {
+    const view = article("user", message.user_id || "Someone");
+    view.body.textContent = message.content;
+  } else {
+    const view = article("assistant", "docchat" + (message.model ? ` (${message.model})` : ""));
+    view.body.textContent = message.content;
+    addSources(view.node, message.sources);
+  }
+}
+
+function draftFor(replyTo) {
+  let draft = chat.drafts.get(replyTo);
+  if (!draft) {
+    draft = article("assistant", "docchat");
+    draft.node.setAttribute("aria-busy", "true"); // read out once whole, not piece by piece
+    chat.drafts.set(replyTo, draft);
+  }
+  return draft;
+}
+
+function finishDraft(replyTo, message) {
+  const draft = draftFor(replyTo);
+  chat.drafts.delete(replyTo);
+  chat.shown.add(message.id);
+  draft.header.textContent = "docchat" + (message.model ? ` (${message.model})` : "");
+  draft.body.textContent = message.content;
+  draft.status.remove();
+  addSources(draft.node, message.sources);
+  draft.node.removeAttribute("aria-busy");
+  scrollMessages();
+}
+
+function failDraft(replyTo, error) {
+  const draft = draftFor(replyTo);
+  chat.drafts.delete(replyTo);
+  draft.node.classList.add("failed");
+  draft.status.remove();
+  const note = document.createElement("p");
+  note.className = "message-error";
+  note.textContent = sentence(error.error_code, error.message);
+  draft.node.append(note);
+  draft.node.removeAttribute("aria-busy");
+}
+
+function addSources(node, sources) {
+  if (!sources || !sources.length) return;
+  const list = document.createElement("ol");
+  list.className = "sources";
+  list.setAttribute("aria-label", "Sources");
+  sources.forEach((source, index) => {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "source";
+    button.textContent = `[${index + 1}] ${source.filename}, page ${source.page}`;
+    button.addEventListener("click", () => openSource(source, index + 1));
+    item.append(button);
+    list.append(item);
+  });
+  node.append(list);
+}
+
+async function openSource(source, number) {
+  const dialog = $("source-dialog");
+  $("source-title").textContent = `[${number}] ${source.filename}, page ${source.page}`;
+  $("source-snippet").textContent = source.snippet;
+  $("source-text").replaceChildren();
+  $("source-status").textContent = "Loading the page…";
+  if (!dialog.open) dialog.showModal();
+  try {
+    const page = await api(
+      `/docs/${encodeURIComponent(source.document_id)}/pages/${encodeURIComponent(source.page)}`);
+    $("source-status").textContent = "";
+    showPage(page.text, source.snippet);
+  } catch (error) {
+    $("source-status").textContent =
+      error instanceof ApiError ? error.sentence : String(error.message || error);
+  }
+}
+
+// The page's text with the cited passage marked (matched on its first words, whitespace-blind).
+function showPage(text, snippet) {
+  const box = $("source-text");
+  const words = snippet.replace(/…$/, "").split(/\s+/).filter(Boolean).slice(0, 8);
+  const pattern = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("\\s+");
+  const found = pattern ? new RegExp(pattern).exec(text) : null;
+  if (!found) {
+    box.textContent = text;
+    return;
+  }
+  const mark = document.createElement("mark");
+  mark.textContent = found[0];
+  box.append(text.slice(0, found.index), mark, text.slice(found.index + found[0].length));
+  mark.scrollIntoView({block: "center"});
+}
+
+async function loadSessions(selectId) {
+  let sessions;
+  try {
+    sessions = await api("/chat/sessions?limit=100");
+  } catch (error) {
+    report(error);
+    return;
+  }
+  const select = $("session-select");
+  select.replaceChildren(...sessions.map((s) => new Option(`#${s.id} ${s.title}`, String(s.id))));
+  if (!sessions.length) select.append(new Option("No sessions yet", ""));
+  const stored = Number(localStorage.getItem(SESSION_STORE));
+  const wanted = selectId ?? (sessions.some((s) => s.id === stored) ? stored : sessions[0]?.id);
+  if (wanted) {
+    select.value = String(wanted);
+    await openSession(wanted);
+  } else {
+    chat.disconnect();
+    chat.sessionId = null;
+    $("messages").replaceChildren();
+  }
+}
+
+async function openSession(sessionId) {
+  localStorage.setItem(SESSION_STORE, String(sessionId));
+  chat.drafts.clear();
+  chat.shown.clear();
+  $("messages").replaceChildren();
+  chat.connect(sessionId); // first, so nothing said meanwhile is missed (shown ids dedupe)
+  try {
+    for (const message of await api(`/chat/sessions/${sessionId}/messages?limit=200`)) {
+      addMessage(message);
+    }
+  } catch (error) {
+    report(error);
+  }
+}
+
+async function newSession() {
+  const title = "Chat, " + new Date().toLocaleString([], {dateStyle: "short", timeStyle: "short"});
+  const session = await api("/chat/sessions", {method: "POST", json: {title}});
+  await loadSessions(session.id);
+  return session.id;
+}
+
+async function loadModels() {
+  try {
+    const models = await api("/chat/models");
+    const select = $("model-select");
+    select.replaceChildren(...models.map((m) => {
+      const option = new Option(m.name + (m.available ? "" : " (unavailable)"), m.name);
+      option.title = m.description;
+      option.selected = m.default;
+      return option;
+    }));
+  } catch (error) {
+    report(error);
+  }
+}
+
+async function ask(event) {
+  event.preventDefault();
+  const input = $("question");
+  const question = input.value.trim();
+  if (!question) return;
+  clearError();
+  try {
+    if (chat.sessionId === null) await newSession();
+    await waitForSocket();
+  } catch (error) {
+    report(error);
+    return;
+  }
+  const frame = {type: "chat_message", question, user_id: userName()};
+  if ($("model-select").value) frame.model = $("model-select").value;
+  if (!chat.send(frame)) {
+    showError("Not connected to the chat; trying again in a moment.");
+    return;
+  }
+  chat.typingSince = 0; // asking clears our indicator on the server
+  clearTimeout(chat.typingTimer);
+  input.value = "";
+}
+
+function waitForSocket(timeout = 5000) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const check = () => {
+      if (chat.socket && chat.socket.readyState === WebSocket.OPEN) return resolve();
+      if (Date.now() - started > timeout) return reject(new Error("The chat is not connected."));
+      setTimeout(check, 50);
+    };
+    check();
+  });
+}
+
+// --- wiring ------------------------------------------------------------------------------------
+
+function setUpSettings() {
+  $("api-key").value = apiKey();
+  $("user-name").value = localStorage.getItem(NAME_STORE) || "";
+  $("user-name").placeholder = userName();
+  $("settings-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = $("api-key").value.trim();
+    if (key) localStorage.setItem(KEY_STORE, key);
+    else localStorage.removeItem(KEY_STORE);
+    const name = $("user-name").value.trim();
+    if (name) localStorage.setItem(NAME_STORE, name);
+    else localStorage.removeItem(NAME_STORE);
+    event.target.closest("details").open = false;
+    $("settings-status").textContent = "Settings saved.";
+    setTimeout(() => ($("settings-status").textContent = ""), 2000);
+    start(); // reload everything with the new key
+  });
+}
+
+function start() {
+  clearError();
+  loadDocuments().then(loadActiveTasks);
+  loadModels();
+  loadSessions();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpSettings();
+  setUpDropZone();
+  $("alert-close").addEventListener("click", clearError);
+  $("refresh-documents").addEventListener("click", loadDocuments);
+  $("new-session").addEventListener("click", () => newSession().catch(report));
+  $("session-select").addEventListener("change", (event) => {
+    if (event.target.value) openSession(Number(event.target.value));
+  });
+  $("ask-form").addEventListener("submit", ask);
+  const question = $("question");
+  question.addEventListener("input", () => chat.typed());
+  question.addEventListener("blur", () => chat.stoppedTyping());
+  question.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      $("ask-form").requestSubmit();
+      event.preventDefault();
+    }
+  });
+  start();
+});

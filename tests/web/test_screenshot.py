@@ -1,0 +1,42 @@
+"""The README's screenshot of the page, taken on demand:
+
+DOCCHAT_SCREENSHOT=docs/screenshot.png .venv/bin/python -m pytest tests/web -k screenshot
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.web.conftest import SLOW_MS, WebServer, open_page
+
+TARGET = os.environ.get("DOCCHAT_SCREENSHOT")
+
+
+@pytest.mark.skipif(not TARGET, reason="set DOCCHAT_SCREENSHOT=<png path> to take it")
+async def test_screenshot(web: WebServer, browser: Browser, corpus: Path) -> None:
+    assert TARGET
+    context = await browser.new_context(viewport={"width": 1100, "height": 680})
+    try:
+        page = await open_page(context, web)
+        await page.evaluate("localStorage.setItem('docchat.userName', 'alice')")
+        await page.reload()
+        await page.get_by_label("Upload PDFs").set_input_files(corpus / "pdflatex-4-pages.pdf")
+        await expect(page.locator("li.upload .upload-stage").first).to_have_text(
+            "Ready", timeout=SLOW_MS
+        )
+        await page.get_by_role("button", name="New session").click()
+        await expect(page.locator("#connection")).to_have_text("Live")
+        await page.get_by_label("Your question").fill("What is the capital of Austria?")
+        await page.get_by_label("Your question").press("Enter")
+        await expect(page.locator("article.assistant .sources").first).to_be_visible(
+            timeout=SLOW_MS
+        )
+        await page.get_by_label("Your question").fill("And of Fra")
+        await page.screenshot(path=TARGET)
+    finally:
+        await context.close()
+    assert Path(TARGET).stat().st_size < 300_000

@@ -1,0 +1,157 @@
+"""Uploading through the page: the file picker and drag and drop, a progress bar per file fed
+by the SSE channel, faults told in words, retry and cancel, the document list."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from core.vectorstore import VectorStore
+from tests.web.conftest import SLOW_MS, WebServer, open_page, page_errors
+
+# Records every value the page gives any progress bar, in order.
+RECORD_PROGRESS = """() => {
+  window.progressSeen = [];
+  new MutationObserver((records) => {
+    for (const record of records) window.progressSeen.push(Number(record.target.value));
+  }).observe(document.getElementById("uploads"),
+             {subtree: true, attributes: true, attributeFilter: ["value"]});
+}"""
+
+DROP_FILES = """(files) => {
+  const transfer = new DataTransfer();
+  for (const file of files) {
+    const bytes = Uint8Array.from(atob(file.data), (c) => c.charCodeAt(0));
+    transfer.items.add(new File([bytes], file.name, {type: "application/pdf"}));
+  }
+  const zone = document.getElementById("drop-zone");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    const init = {dataTransfer: transfer, bubbles: true, cancelable: true};
+    zone.dispatchEvent(new DragEvent(type, init));
+  }
+}"""
+
+
+def upload_row(page: Page, name: str) -> Any:
+    return page.locator("li.upload").filter(has=page.get_by_role("progressbar", name=name))
+
+
+async def drop(page: Page, files: Sequence[tuple[str, bytes]]) -> None:
+    encoded = [{"name": name, "data": base64.b64encode(data).decode()} for name, data in files]
+    await page.evaluate(DROP_FILES, encoded)
+
+
+async def test_picked_pdf_uploads_with_a_bar_that_reaches_100(
+    web: WebServer, context: BrowserContext, corpus: Path
+) -> None:
+    page = await open_page(context, web)
+    await page.evaluate(RECORD_PROGRESS)
+    await page.get_by_label("Upload PDFs").set_input_files(corpus / "pdflatex-4-pages.pdf")
+
+    bar = page.get_by_role("progressbar", name="pdflatex-4-pages.pdf")
+    await expect(bar).to_have_attribute("value", "100", timeout=SLOW_MS)
+    row = upload_row(page, "pdflatex-4-pages.pdf")
+    await expect(row.locator(".upload-stage")).to_have_text("Ready")
+    await expect(row).to_contain_text("page 4 of 4")
+    await expect(row.get_by_role("button")).to_have_count(0)  # nothing to retry or cancel
+
+    seen: list[float] = await page.evaluate("window.progressSeen")
+    assert seen == sorted(seen), seen
+    assert seen[-1] == 100 and len(set(seen)) >= 3, f"the bar moved in steps: {seen}"
+    library = page.get_by_role("row", name=re.compile("pdflatex-4-pages.pdf"))
+    await expect(library).to_contain_text("Ready")
+    await expect(library).to_contain_text("4")
+    assert page_errors(page) == []
+
+
+async def test_dropped_files_each_get_a_row_and_faults_are_told_in_words(
+    web: WebServer, context: BrowserContext, corpus: Path
+) -> None:
+    page = await open_page(context, web)
+    await drop(
+        page,
+        [
+            ("minimal-document.pdf", (corpus / "minimal-document.pdf").read_bytes()),
+            ("locked.pdf", (corpus / "libreoffice-writer-password.pdf").read_bytes()),
+            ("notes.pdf", b"just some text, whatever the name says"),
+        ],
+    )
+    await expect(page.get_by_role("progressbar", name="minimal-document.pdf")).to_have_attribute(
+        "value", "100", timeout=SLOW_MS
+    )
+
+    locked = upload_row(page, "locked.pdf")
+    await expect(locked.locator(".upload-stage")).to_have_text("Failed", timeout=SLOW_MS)
+    await expect(locked.get_by_role("alert")).to_contain_text("password-protected")
+    await expect(locked.get_by_role("button", name="Retry locked.pdf")).to_have_count(0)
+
+    not_pdf = upload_row(page, "notes.pdf")
+    await expect(not_pdf.locator(".upload-stage")).to_have_text("Not uploaded")
+    await expect(not_pdf.get_by_role("alert")).to_have_text("This file is not a PDF.")
+    await not_pdf.get_by_role("button", name="Dismiss notes.pdf").click()
+    await expect(not_pdf).to_have_count(0)
+
+    await expect(page.get_by_role("row", name=re.compile("locked.pdf"))).to_contain_text("Failed")
+    assert page_errors(page) == []
+
+
+class Outage:
+    down = True
+
+
+@pytest.fixture
+def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
+    """The vector store refuses every write while ``down`` (the embedded worker shares it)."""
+    state = Outage()
+    real = VectorStore.upsert_chunks
+
+    def flaky(self: VectorStore, *args: Any, **kwargs: Any) -> int:
+        if state.down:
+            raise ConnectionError("vector store unreachable (simulated outage)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(VectorStore, "upsert_chunks", flaky)
+    yield state
+
+
+async def test_retry_button_resumes_a_failed_task(
+    web: WebServer, context: BrowserContext, corpus: Path, outage: Outage
+) -> None:
+    page = await open_page(context, web)
+    await page.get_by_label("Upload PDFs").set_input_files(corpus / "crazyones-pdfa.pdf")
+    row = upload_row(page, "crazyones-pdfa.pdf")
+    await expect(row.locator(".upload-stage")).to_have_text("Failed", timeout=SLOW_MS)
+    await expect(row.get_by_role("alert")).to_contain_text("kept failing")
+
+    outage.down = False
+    await row.get_by_role("button", name="Retry crazyones-pdfa.pdf").click()
+    await expect(row.locator(".upload-stage")).to_have_text("Ready", timeout=SLOW_MS)
+    await expect(row.get_by_role("progressbar")).to_have_attribute("value", "100")
+    await expect(row.get_by_role("alert")).to_be_hidden()
+    assert page_errors(page) == []
+
+
+async def test_cancel_button_stops_a_long_ingest(
+    web: WebServer, context: BrowserContext, corpus: Path
+) -> None:
+    page = await open_page(context, web)
+    await page.get_by_label("Upload PDFs").set_input_files(corpus / "GeoTopo-komprimiert.pdf")
+    row = upload_row(page, "GeoTopo-komprimiert.pdf")
+    cancel = row.get_by_role("button", name="Cancel GeoTopo-komprimiert.pdf")
+    await cancel.click(timeout=SLOW_MS)
+    await expect(row.locator(".upload-stage")).to_have_text("Cancelled", timeout=SLOW_MS)
+    await expect(row.get_by_role("button")).to_have_count(0)
+
+    # Deleting it from the library (after confirming) removes its row.
+    library = page.get_by_role("row", name=re.compile("GeoTopo-komprimiert.pdf"))
+    await expect(library).to_contain_text("Cancelled")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await library.get_by_role("button", name="Delete GeoTopo-komprimiert.pdf").click()
+    await expect(library).to_have_count(0)
+    assert page_errors(page) == []
