@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.docchat-installed
 
-.PHONY: install run worker test lint format bench clean
+.PHONY: install run worker test lint format bench clean postgres-server
 
 install: $(STAMP)
 
@@ -48,8 +48,15 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
 		|| ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
-test: install lint $(CHROMIUM)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+# The tests' throwaway PostgreSQL cluster (tests/postgres.py) needs the server binaries;
+# installed from the distribution only when no initdb is found.
+postgres-server:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| ($(SUDO) apt-get update -q \
+			&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
+
+test: install lint $(CHROMIUM) postgres-server
+	DOCCHAT_TEST_POSTGRES=required PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
 from core.runtime import Resources, open_resources
-from core.settings import Settings, get_settings
+from core.settings import ConfigurationError, Settings, get_settings
 from core.temporal import connect_temporal
 from workflows.ingest import IngestDocumentWorkflow
 
@@ -79,7 +80,10 @@ async def run_worker(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ConfigurationError as exc:
+        sys.exit(f"docchat worker: {exc}")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     asyncio.run(run_worker(settings))
 

@@ -17,6 +17,7 @@ from api.limits import RequestSizeLimit
 from api.routes import chat, documents, health, pages, processing, search, web
 from api.services import Services
 from core.auth import Authenticator
+from core.chat.broadcast import broadcaster_for
 from core.chat.service import ChatService
 from core.embeddings import Embedder
 from core.ingestion import IngestionService
@@ -45,7 +46,9 @@ def create_app(
         client = await connect_temporal(settings)
         registry = models or ModelRegistry.from_settings(settings)
         ingestion = IngestionService(resources, client)
-        chat_service = ChatService(resources, registry, tasks=ingestion)
+        # With DOCCHAT_BROADCAST_URL, session events reach the clients of every API replica.
+        broadcaster = broadcaster_for(settings.broadcast_url)
+        chat_service = ChatService(resources, registry, tasks=ingestion, broadcaster=broadcaster)
         app.state.services = Services(
             resources=resources,
             temporal=client,

@@ -1,11 +1,12 @@
 """Fan-out of session events between API processes, behind one small interface.
 
 ``LocalBroadcaster`` serves a single process: a published event goes straight to this
-process's sockets. A cross-process broker (PostgreSQL ``LISTEN/NOTIFY``, or Redis through the
-``broadcaster`` library) implements the same three methods: ``publish`` sends the text to the
-session's channel, and a listener task started in ``start`` hands everything it receives on
-those channels to ``deliver``, so every replica reaches its own sockets. Events travel as
-JSON text, so nothing in them needs to be shared in memory.
+process's sockets. A cross-process broker implements the same three methods: ``publish`` sends
+the text to the session's channel, and a listener task started in ``start`` hands everything it
+receives on those channels to ``deliver``, so every replica reaches its own sockets. Events
+travel as JSON text, so nothing in them needs to be shared in memory. ``broadcaster_for`` picks
+one from ``DOCCHAT_BROADCAST_URL``: PostgreSQL ``LISTEN/NOTIFY`` (``core.chat.pg_broadcast``)
+when it is set, this process alone otherwise.
 """
 
 from __future__ import annotations
@@ -44,3 +45,12 @@ class LocalBroadcaster:
 
     async def stop(self) -> None:
         self._deliver = None
+
+
+def broadcaster_for(url: str | None) -> Broadcaster:
+    """The broker of ``DOCCHAT_BROADCAST_URL``, or this process alone when it is unset."""
+    if url is None:
+        return LocalBroadcaster()
+    from core.chat.pg_broadcast import PostgresBroadcaster  # psycopg only when it is used
+
+    return PostgresBroadcaster(url)

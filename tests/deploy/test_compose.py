@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 from core.settings import Settings
 
@@ -34,7 +35,7 @@ POSTGRES_INIT = ROOT / "deploy" / "postgres-init"
 SCHEMA_SHA256 = "d549057ebc2925f39f62799eab0db7b9e2c18b35b6c00595199116da3ed10e64"
 
 # Settings that arrive in a later change; drop each one here once core/settings.py has it.
-FUTURE_SETTINGS = {"DOCCHAT_API_KEYS", "DOCCHAT_CORS_ORIGINS", "DOCCHAT_BROADCAST_URL"}
+FUTURE_SETTINGS = {"DOCCHAT_API_KEYS", "DOCCHAT_CORS_ORIGINS"}
 
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD$|SECRET|TOKEN|API_KEY|PRIVATE_KEY", re.IGNORECASE)
 # Compose interpolation: `$$` is a literal dollar; otherwise ${NAME}, ${NAME:-default}, ...
@@ -386,6 +387,26 @@ def test_api_and_worker_share_the_data_volume(compose: dict[str, Any]) -> None:
     mounts = [set(services[name]["volumes"]) for name in ("api", "worker")]
     shared = {mount for mount in mounts[0] & mounts[1] if mount.endswith(f":{data_dir}")}
     assert len(shared) == 1 and shared.pop().split(":")[0] in compose["volumes"]
+
+
+def test_api_and_worker_settings_pass_the_start_up_checks(compose: dict[str, Any]) -> None:
+    resolved = interpolate(compose, example_environment())
+    for name in ("api", "worker"):
+        env = environment(resolved["services"][name])
+        values: dict[str, Any] = {
+            key.removeprefix("DOCCHAT_").lower(): value
+            for key, value in env.items()
+            if key.startswith("DOCCHAT_") and value is not None
+        }
+        # Validation alone (no environment, no .env), raising on any value the service refuses.
+        settings = Settings.model_validate(values)
+        assert settings.database_url and settings.broadcast_url, name
+        # The WebSocket broker is the application database itself, through libpq's URL form.
+        database = make_url(settings.database_url).set(drivername="postgresql")
+        assert make_url(settings.broadcast_url) == database, name
+        # Uploads and artifacts live on the volume every replica mounts.
+        for folder in (settings.uploads_dir, settings.artifacts_dir):
+            assert folder.is_relative_to(settings.data_dir), (name, folder)
 
 
 def test_images_are_pinned(compose: dict[str, Any]) -> None:
