@@ -9,7 +9,9 @@ fails and is retried) instead of the service.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -43,7 +45,12 @@ def _executor() -> ProcessPoolExecutor:
         if _pool is None:
             # spawn, not fork: the parent holds threads (gRPC, torch) that fork would corrupt.
             context = multiprocessing.get_context("spawn")
-            _pool = ProcessPoolExecutor(max_workers=_processes, mp_context=context)
+            _pool = ProcessPoolExecutor(
+                max_workers=_processes,
+                mp_context=context,
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         return _pool
 
 
@@ -73,6 +80,17 @@ def run(
     finally:
         # Cancelled while waiting (the activity was cancelled): don't start it if queued.
         future.cancel()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """In the child: leave when the parent is gone, even if it was SIGKILLed (no clean-up ran)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def shutdown() -> None:
