@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
@@ -112,7 +113,7 @@ class IngestionService:
         self._client = client
 
     @property
-    def _engine(self):  # type: ignore[no-untyped-def]
+    def _engine(self) -> Engine:
         return self._resources.engine
 
     async def start(self, received: ReceivedFile, *, owner: str) -> StartedTask:
