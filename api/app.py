@@ -81,7 +81,7 @@ def create_app(
         redoc_url="/api/redoc",
         openapi_url="/api/openapi.json",
         # Every route may answer these; each route declares its own others.
-        responses=error_responses(401, 413, 422, 500),
+        responses=error_responses(400, 401, 413, 422, 500),
     )
     app.state.authenticator = Authenticator(settings.api_keys)
     install_error_handlers(app)

@@ -53,6 +53,7 @@ class ErrorEnvelope(BaseModel):
 
 
 _ERROR_DESCRIPTIONS = {
+    400: "`bad_request`: the body could not be read (e.g. not UTF-8)",
     401: "`unauthorized`: no valid API key",
     404: "not found, or not this principal's",
     409: "the resource is in a state that does not allow this",

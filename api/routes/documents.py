@@ -36,7 +36,10 @@ _MULTIPART_BODY = {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadEnvelope,
     openapi_extra=_MULTIPART_BODY,
-    responses=error_responses(415, 503),
+    responses={
+        200: {"model": UploadEnvelope, "description": "The same bytes were uploaded before"},
+        **error_responses(415, 503),
+    },
     summary="Upload a PDF; ingestion runs as a durable workflow",
     description="Answers 202 with the new task, or 200 with `duplicate: true` and the existing "
     "document's task when the same bytes were uploaded before.",
