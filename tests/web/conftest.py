@@ -5,22 +5,16 @@ the embedded SmolLM2 model. Nothing is downloaded: Playwright only drives /usr/b
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from core.embeddings import Embedder
-from core.settings import Settings
-from tests.chat.conftest import serve
-from tests.helpers import upload, wait_for_status
+from tests.servers import LiveApi, live_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,17 +26,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Small: a 2-core machine streams this in a few seconds, and it is still several pieces.
-MAX_TOKENS = 24
 # Ingestion and answers on a busy 2-core machine: generous, but every wait ends.
 SLOW_MS = 120_000
-
-
-@dataclass
-class WebServer:
-    url: str
-    http: httpx.AsyncClient
-    document_id: str  # multicolumn.pdf, ingested before the tests: page 3 names EU capitals
 
 
 @pytest_asyncio.fixture(scope="package")
@@ -51,24 +36,10 @@ async def web(
     temporal_env: WorkflowEnvironment,
     embedder: Embedder,
     corpus: Path,
-) -> AsyncIterator[WebServer]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("web") / "data",
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:12]}",
-        embedded_worker=True,
-        activity_max_attempts=2,
-        llm_max_tokens=MAX_TOKENS,
-        typing_ttl_seconds=3.0,
-    )
-    async with serve(create_app(settings, embedder=embedder)) as address:
-        url = f"http://{address}"
-        async with httpx.AsyncClient(base_url=url, timeout=120) as http:
-            accepted = await upload(http, corpus / "multicolumn.pdf")
-            assert accepted.status_code == 202, accepted.text
-            final, _ = await wait_for_status(http, accepted.json()["task_id"])
-            assert final["status"] == "completed", final
-            yield WebServer(url=url, http=http, document_id=accepted.json()["document_id"])
+) -> AsyncIterator[LiveApi]:
+    data_dir = tmp_path_factory.mktemp("web") / "data"
+    async with live_api(data_dir, temporal_env, embedder, corpus, typing_ttl_seconds=3.0) as api:
+        yield api
 
 
 @pytest_asyncio.fixture(scope="package")
@@ -91,7 +62,7 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
     await context.close()
 
 
-async def open_page(context: BrowserContext, web: WebServer) -> Page:
+async def open_page(context: BrowserContext, web: LiveApi) -> Page:
     """The page, loaded; uncaught script errors are collected in ``page_errors(page)``."""
     page = await context.new_page()
     errors: list[str] = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from playwright.async_api import BrowserContext, Page, Request, expect
 
-from tests.web.conftest import SLOW_MS, WebServer, open_page, page_errors
+from tests.servers import LiveApi
+from tests.web.conftest import SLOW_MS, open_page, page_errors
 
 # Counts the pieces appended to an answer while it is still streaming (aria-busy).
 RECORD_STREAM = """() => {
@@ -30,7 +31,7 @@ async def new_session(page: Page) -> str:
 
 
 async def test_question_streams_an_answer_with_sources_that_open(
-    web: WebServer, context: BrowserContext
+    web: LiveApi, context: BrowserContext
 ) -> None:
     page = await open_page(context, web)
     await new_session(page)
@@ -71,7 +72,7 @@ async def test_question_streams_an_answer_with_sources_that_open(
 
 
 async def test_two_pages_on_one_session_see_each_other_type(
-    web: WebServer, context: BrowserContext
+    web: LiveApi, context: BrowserContext
 ) -> None:
     alice = await open_page(context, web)
     session_id = await new_session(alice)
@@ -96,7 +97,7 @@ async def test_two_pages_on_one_session_see_each_other_type(
 
 
 async def test_the_api_key_goes_with_every_request_and_socket(
-    web: WebServer, context: BrowserContext
+    web: LiveApi, context: BrowserContext
 ) -> None:
     page = await open_page(context, web)
     await page.get_by_text("Settings").click()

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.web.conftest import SLOW_MS, WebServer, open_page
+from tests.servers import LiveApi
+from tests.web.conftest import SLOW_MS, open_page
 
 TARGET = os.environ.get("DOCCHAT_SCREENSHOT")
 
 
 @pytest.mark.skipif(not TARGET, reason="set DOCCHAT_SCREENSHOT=<png path> to take it")
-async def test_screenshot(web: WebServer, browser: Browser, corpus: Path) -> None:
+async def test_screenshot(web: LiveApi, browser: Browser, corpus: Path) -> None:
     assert TARGET
     context = await browser.new_context(viewport={"width": 1100, "height": 680})
     try:

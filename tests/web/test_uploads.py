@@ -13,7 +13,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from core.vectorstore import VectorStore
-from tests.web.conftest import SLOW_MS, WebServer, open_page, page_errors
+from tests.servers import LiveApi
+from tests.web.conftest import SLOW_MS, open_page, page_errors
 
 # Records every value the page gives any progress bar, in order.
 RECORD_PROGRESS = """() => {
@@ -48,7 +49,7 @@ async def drop(page: Page, files: Sequence[tuple[str, bytes]]) -> None:
 
 
 async def test_picked_pdf_uploads_with_a_bar_that_reaches_100(
-    web: WebServer, context: BrowserContext, corpus: Path
+    web: LiveApi, context: BrowserContext, corpus: Path
 ) -> None:
     page = await open_page(context, web)
     await page.evaluate(RECORD_PROGRESS)
@@ -71,7 +72,7 @@ async def test_picked_pdf_uploads_with_a_bar_that_reaches_100(
 
 
 async def test_dropped_files_each_get_a_row_and_faults_are_told_in_words(
-    web: WebServer, context: BrowserContext, corpus: Path
+    web: LiveApi, context: BrowserContext, corpus: Path
 ) -> None:
     page = await open_page(context, web)
     await drop(
@@ -121,7 +122,7 @@ def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
 
 
 async def test_retry_button_resumes_a_failed_task(
-    web: WebServer, context: BrowserContext, corpus: Path, outage: Outage
+    web: LiveApi, context: BrowserContext, corpus: Path, outage: Outage
 ) -> None:
     page = await open_page(context, web)
     await page.get_by_label("Upload PDFs").set_input_files(corpus / "crazyones-pdfa.pdf")
@@ -138,7 +139,7 @@ async def test_retry_button_resumes_a_failed_task(
 
 
 async def test_cancel_button_stops_a_long_ingest(
-    web: WebServer, context: BrowserContext, corpus: Path
+    web: LiveApi, context: BrowserContext, corpus: Path
 ) -> None:
     page = await open_page(context, web)
     await page.get_by_label("Upload PDFs").set_input_files(corpus / "GeoTopo-komprimiert.pdf")

@@ -1,0 +1,1 @@
+"""``docchat``: the command line client of the docchat API (see ``docchat --help``)."""
