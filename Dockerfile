@@ -32,6 +32,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     DOCCHAT_DATA_DIR=/data
+# The CMD listens on every interface: with this, the API refuses to start without API keys
+# (or DOCCHAT_AUTH_DISABLED=true behind an authenticating proxy).
+ENV DOCCHAT_HOST=0.0.0.0
 
 RUN groupadd --system --gid 10001 docchat \
     && useradd --system --uid 10001 --gid docchat --create-home --home-dir /home/docchat \

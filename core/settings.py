@@ -193,11 +193,11 @@ class Settings(BaseSettings):
         if text.startswith("{"):
             return json.loads(text)
         keys: dict[str, str] = {}
-        for entry in text.split(","):
-            key, sep, principal = entry.strip().rpartition(":")
-            if not sep or not key or not principal:
-                raise ValueError("DOCCHAT_API_KEYS entries must be key:principal")
-            keys[key] = principal
+        for entry in filter(None, (part.strip() for part in text.split(","))):
+            # "key:principal", "sha256:<hex>:principal", or a bare key for one principal.
+            prefix = "sha256:" if entry.startswith("sha256:") else ""
+            key, sep, principal = entry.removeprefix(prefix).partition(":")
+            keys[prefix + key] = principal if sep else DEFAULT_PRINCIPAL
         return keys
 
     @field_validator("api_keys")
@@ -207,10 +207,14 @@ class Settings(BaseSettings):
             if key.startswith("sha256:"):
                 if not re.fullmatch(r"[0-9a-fA-F]{64}", key[len("sha256:") :]):
                     raise ValueError("a 'sha256:' API key must be followed by 64 hex digits")
-            elif len(key) < 16:
-                raise ValueError("every API key must be at least 16 characters long")
-            if not principal or len(principal) > 128:
-                raise ValueError("every principal must be 1 to 128 characters long")
+            elif len(key) < 16 or not re.fullmatch(r"[A-Za-z0-9._~-]+", key):
+                # Keys travel in headers, query strings and WebSocket subprotocols.
+                raise ValueError(
+                    "every API key must be at least 16 characters of A-Z a-z 0-9 . _ ~ - "
+                    "(e.g. `openssl rand -hex 32`)"
+                )
+            if not re.fullmatch(r"[^\s:,]{1,128}", principal):
+                raise ValueError("every principal must be 1 to 128 characters, no spaces , or :")
         return value
 
     @field_validator("cors_origins", mode="before")
@@ -261,6 +265,10 @@ class Settings(BaseSettings):
     @property
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'docchat.db'}"
+
+
+# The principal of a key configured without one (DOCCHAT_API_KEYS=<key>).
+DEFAULT_PRINCIPAL = "default"
 
 
 def _is_loopback(host: str) -> bool:

@@ -34,6 +34,14 @@ def test_a_key_may_be_configured_as_its_digest() -> None:
         auth.principal_for(f"sha256:{digest}")  # the digest itself is not a key
 
 
+def test_a_bare_key_belongs_to_the_default_principal() -> None:
+    keys = Settings.model_validate({"api_keys": f"{ALICE_KEY}, {BOB_KEY}:bob"}).api_keys
+    assert keys == {ALICE_KEY: "default", BOB_KEY: "bob"}
+    digest = hashlib.sha256(ALICE_KEY.encode()).hexdigest()
+    hashed = Settings.model_validate({"api_keys": f"sha256:{digest}"}).api_keys
+    assert Authenticator(hashed).principal_for(ALICE_KEY) == "default"
+
+
 def test_without_keys_everyone_is_the_local_principal() -> None:
     auth = Authenticator({})
     assert not auth.enabled
@@ -60,7 +68,8 @@ def test_api_keys_are_read_as_pairs_or_json(monkeypatch: pytest.MonkeyPatch, raw
     ("values", "fragment"),
     [
         ({"api_keys": "short:alice"}, "at least 16 characters"),
-        ({"api_keys": f"{ALICE_KEY}"}, "key:principal"),
+        ({"api_keys": "key with spaces 0123456789:alice"}, "A-Z a-z 0-9"),
+        ({"api_keys": f"{ALICE_KEY}:al ice"}, "no spaces"),
         ({"api_keys": "sha256:abc:alice"}, "64 hex digits"),
         ({"api_keys": f"{ALICE_KEY}:alice", "auth_disabled": True}, "contradicts"),
         ({"api_keys": f"{ALICE_KEY}:alice", "cors_origins": "*"}, "cannot be '*'"),
