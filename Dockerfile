@@ -35,6 +35,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # The CMD listens on every interface: with this, the API refuses to start without API keys
 # (or DOCCHAT_AUTH_DISABLED=true behind an authenticating proxy).
 ENV DOCCHAT_HOST=0.0.0.0
+# uvicorn's own cap on a WebSocket message (it closes with 1009 beyond it): twice
+# DOCCHAT_WS_MAX_MESSAGE_BYTES, so up to there clients get the app's typed error first.
+ENV UVICORN_WS_MAX_SIZE=131072
 
 RUN groupadd --system --gid 10001 docchat \
     && useradd --system --uid 10001 --gid docchat --create-home --home-dir /home/docchat \

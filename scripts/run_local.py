@@ -88,6 +88,8 @@ def main() -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            # The server's own frame cap (1009) backs the app's typed one up.
+            ws_max_size=2 * settings.ws_max_message_bytes,
         )
     finally:
         stop(temporal)
