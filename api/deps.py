@@ -19,6 +19,8 @@ from core.settings import Settings
 # subprotocols, and the server answers with "docchat".
 WS_SUBPROTOCOL = "docchat"
 WS_TOKEN_PREFIX = "bearer."
+# Paging offsets stay within what SQL integers hold (a larger one would overflow SQLite).
+MAX_OFFSET = 1_000_000_000
 
 
 def get_services(request: Request) -> Services:

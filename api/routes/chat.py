@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, WebSocket, status
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
-from api.deps import ChatDep, PrincipalDep, SocketAuthDep, get_principal
+from api.deps import MAX_OFFSET, ChatDep, PrincipalDep, SocketAuthDep, get_principal
 from api.envelope import Envelope, ErrorDetail, error_responses, ok
 from core.chat import store
 from core.chat.answers import ChatSessionNotFoundError, Question
@@ -111,7 +111,7 @@ async def list_sessions(
     chat: ChatDep,
     owner: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Envelope[list[ChatSessionPublic]]:
     rows = await asyncio.to_thread(
         store.list_sessions, chat.resources.engine, owner=owner, limit=limit, offset=offset

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import IngestionDep, PrincipalDep, ServicesDep, SettingsDep
+from api.deps import MAX_OFFSET, IngestionDep, PrincipalDep, ServicesDep, SettingsDep
 from api.envelope import Envelope, error_responses, ok
 from api.schemas import DocumentPublic, UploadAccepted, UploadEnvelope
 from core import tasks
@@ -88,7 +88,7 @@ async def list_documents(
     services: ServicesDep,
     owner: PrincipalDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Envelope[list[DocumentPublic]]:
     rows = await asyncio.to_thread(
         tasks.list_documents, services.resources.engine, owner=owner, limit=limit, offset=offset

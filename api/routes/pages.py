@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, ServicesDep
-from api.envelope import Envelope, ok
+from api.envelope import Envelope, error_responses, ok
 from core import tasks
 from core.errors import NotFoundError
 from core.storage import DocumentStorage
@@ -29,6 +29,7 @@ class PageTextPublic(BaseModel):
     "/{document_id}/pages/{page}",
     response_model=Envelope[PageTextPublic],
     summary="The text extracted from one page (1-based), as the answers cite it",
+    responses=error_responses(404),
 )
 async def page_text(
     document_id: str,

@@ -29,7 +29,13 @@ def create_session(engine: Engine, *, owner: str, title: str) -> ChatSession:
     return row
 
 
+# Ids outside a signed 64-bit SQL integer cannot exist (and would overflow the driver).
+MAX_ID = 2**63 - 1
+
+
 def get_session(engine: Engine, session_id: int, *, owner: str) -> ChatSession | None:
+    if not 0 < session_id <= MAX_ID:
+        return None
     with session_scope(engine) as session:
         row = session.get(ChatSession, session_id)
     return row if row is not None and row.owner == owner else None
@@ -49,6 +55,8 @@ def list_sessions(engine: Engine, *, owner: str, limit: int, offset: int) -> Seq
 
 def delete_session(engine: Engine, session_id: int, *, owner: str) -> bool:
     """Delete a session with its messages and typing rows; ``False`` if it was not there."""
+    if not 0 < session_id <= MAX_ID:
+        return False
     with session_scope(engine) as session:
         row = session.get(ChatSession, session_id)
         if row is None or row.owner != owner:

@@ -261,3 +261,22 @@ async def test_a_client_that_never_reads_is_dropped_and_the_others_get_everythin
             while True:
                 await asyncio.wait_for(stalled.recv(), 10)
         assert closed.value.rcvd is None or closed.value.rcvd.code == 4408
+
+
+async def test_ids_and_offsets_beyond_sql_integers_are_answered_not_crashed(
+    limited: Limited,
+) -> None:
+    # Found by the fuzzer: these overflowed SQLite's 64-bit integers into a 500.
+    huge = 2**70
+    for path in (f"/chat/sessions/{huge}", f"/chat/sessions/{huge}/messages"):
+        response = await limited.http.get(path)
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["error_code"] == "session_not_found"
+    deleted = await limited.http.delete(f"/chat/sessions/{huge}")
+    assert deleted.status_code == 404
+    for path in (f"/docs?offset={huge}", f"/chat/sessions?offset={huge}"):
+        response = await limited.http.get(path)
+        assert response.status_code == 422, response.text
+    async with limited.ws(huge) as ws:
+        code, _, _ = await closed_with(ws)
+    assert code == 4404
