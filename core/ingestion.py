@@ -241,11 +241,18 @@ class IngestionService:
         return view
 
     async def retry_failed(self, *, owner: str) -> RetrySummary:
+        # The row can lag the workflow by a moment, so candidates include running ones and the
+        # workflow's own status decides which have failed.
         rows = await asyncio.to_thread(
-            tasks.list_tasks, self._engine, owner=owner, statuses=[ProcessingStatus.FAILED]
+            tasks.list_tasks,
+            self._engine,
+            owner=owner,
+            statuses=[*ACTIVE_STATUSES, ProcessingStatus.FAILED],
         )
         summary = RetrySummary()
         for task in rows:
+            if (await self._view(task)).progress.status != Status.FAILED:
+                continue
             try:
                 await self.retry(task.id, owner=owner)
             except ConflictError as refused:
