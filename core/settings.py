@@ -239,10 +239,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @property
-    def auth_enabled(self) -> bool:
-        return bool(self.api_keys)
-
     def exposure_problem(self) -> str | None:
         """Why serving the API with these settings would be unsafe, or ``None``."""
         if self.api_keys or self.auth_disabled or _is_loopback(self.host):
