@@ -118,7 +118,7 @@ async def _ingest_one(api: Api, path: Path, progress: Progress, bar: TaskID) -> 
     if accepted["duplicate"]:
         reason = f"same content as an earlier upload, which did not complete: {reason}"
     if task["status"] == "failed" and task["retryable"]:
-        reason += f" (docchat retry {task['task_id']})"
+        reason += f"\nwhen the cause is fixed: docchat retry {task['task_id']}"
     err.print(f"[red]error[/]: {escape(path.name)}: {escape(reason or task['status'])}")
     return Outcome(path.name, task["status"], task, reason)
 
@@ -166,8 +166,11 @@ _RESULT_STYLES = {"completed": "green", "duplicate": "cyan", "failed": "red", "c
 
 def _summary(outcomes: Sequence[Outcome]) -> Table:
     table = Table(title="Ingest summary")
-    for column in ("file", "result", "pages", "chunks", "task", "details"):
-        table.add_column(column, overflow="fold")
+    table.add_column("file", overflow="fold")
+    table.add_column("result", no_wrap=True)
+    table.add_column("pages", justify="right", no_wrap=True)
+    table.add_column("chunks", justify="right", no_wrap=True)
+    table.add_column("details", overflow="fold", ratio=1)
     for outcome in outcomes:
         task = outcome.task or {}
         style = _RESULT_STYLES.get(outcome.result, "")
@@ -176,7 +179,6 @@ def _summary(outcomes: Sequence[Outcome]) -> Table:
             f"[{style}]{outcome.result}[/]",
             _count(task.get("page_count")),
             _count(task.get("chunk_count")),
-            task.get("task_id", ""),
             escape(outcome.reason),
         )
     return table

@@ -41,15 +41,15 @@ async def live_api(
     ingest: bool = True,
     **overrides: Any,
 ) -> AsyncIterator[LiveApi]:
-    settings = Settings(
-        data_dir=data_dir,
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:12]}",
-        embedded_worker=True,
-        activity_max_attempts=2,
-        llm_max_tokens=MAX_TOKENS,
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "data_dir": data_dir,
+        "temporal_address": temporal_env.client.service_client.config.target_host,
+        "temporal_task_queue": f"test-{uuid.uuid4().hex[:12]}",
+        "embedded_worker": True,
+        "activity_max_attempts": 2,
+        "llm_max_tokens": MAX_TOKENS,
+    }
+    settings = Settings(**(defaults | overrides))
     async with serve(create_app(settings, embedder=embedder)) as address:
         url = f"http://{address}"
         async with httpx.AsyncClient(base_url=url, timeout=120) as http:

@@ -30,7 +30,8 @@ async def test_ingest_reports_every_file_and_fails_when_one_fails(
 
     assert run.code == 1, run
     assert "Ingest summary" in run.stdout
-    assert re.search(r"pdflatex-4-pages\.pdf\s+│ completed\s+│ 4\s+│ \d+", run.stdout), run.stdout
+    completed = r"pdflatex-4-pages\.pdf\s+│ completed\s+│\s+4 │\s+\d+ │"
+    assert re.search(completed, run.stdout), run.stdout
     assert "│ failed" in row(run.stdout, "libreoffice-writer-password.pdf")
     assert "encrypted_pdf" in row(run.stdout, "libreoffice-writer-password.pdf")
     assert "not_a_pdf" in row(run.stdout, "notes.pdf")
@@ -101,9 +102,10 @@ async def test_retry_resumes_a_failed_task_and_refuses_a_hopeless_one(
     assert locked.code == 1, locked
     line = row(locked.stdout, "libreoffice-writer-password.pdf")
     assert "same content as an earlier upload, which did not complete: encrypted_pdf" in line
-    locked_id = re.search(r"\b[0-9a-f]{32}\b", line)
-    assert locked_id, line
-    refused = await docchat("retry", locked_id[0], url=server.url)
+    documents = (await server.http.get("/docs")).json()["data"]
+    document = next(d for d in documents if d["filename"] == "libreoffice-writer-password.pdf")
+    document = (await server.http.get(f"/docs/{document['id']}")).json()["data"]
+    refused = await docchat("retry", document["task_id"], url=server.url)
     assert refused.code == 1
     assert "error: retry_not_possible: A retry cannot help this task" in refused.stderr
 

@@ -21,6 +21,7 @@ TARGET = os.environ.get("DOCCHAT_SCREENSHOT")
 async def test_screenshot(web: LiveApi, browser: Browser, corpus: Path) -> None:
     assert TARGET
     context = await browser.new_context(viewport={"width": 1100, "height": 680})
+    other = await browser.new_context()
     try:
         page = await open_page(context, web)
         await page.evaluate("localStorage.setItem('docchat.userName', 'alice')")
@@ -36,8 +37,17 @@ async def test_screenshot(web: LiveApi, browser: Browser, corpus: Path) -> None:
         await expect(page.locator("article.assistant .sources").first).to_be_visible(
             timeout=SLOW_MS
         )
-        await page.get_by_label("Your question").fill("And of Fra")
+        # Bob, in another browser on the same session, starts typing.
+        bob = await open_page(other, web)
+        await bob.evaluate("localStorage.setItem('docchat.userName', 'bob')")
+        await bob.reload()
+        session_id = await page.get_by_label("Session").input_value()
+        await bob.get_by_label("Session").select_option(session_id)
+        await expect(bob.locator("#connection")).to_have_text("Live")
+        await bob.get_by_label("Your question").press_sequentially("And of Fra", delay=20)
+        await expect(page.locator("#typing")).to_have_text("bob is typing…")
         await page.screenshot(path=TARGET)
     finally:
         await context.close()
+        await other.close()
     assert Path(TARGET).stat().st_size < 300_000
