@@ -22,11 +22,22 @@ from core.chat.service import ChatService
 from core.embeddings import Embedder
 from core.ingestion import IngestionService
 from core.llm import ModelRegistry
-from core.runtime import open_resources
+from core.llm.llama_cpp import LlamaCppChatModel
+from core.runtime import Resources, open_resources
 from core.settings import Settings, get_settings
 from core.temporal import connect_temporal
 
 log = logging.getLogger("docchat.api")
+
+
+async def _warm_up(resources: Resources, registry: ModelRegistry) -> None:
+    try:
+        await asyncio.to_thread(resources.embedder)
+        embedded = registry.get(None)
+        if isinstance(embedded, LlamaCppChatModel):
+            await embedded.load()
+    except Exception:  # a model that fails to load reports itself on first use, typed
+        log.warning("model warm-up failed", exc_info=True)
 
 
 def create_app(
@@ -69,6 +80,10 @@ def create_app(
                 )
                 await stack.enter_async_context(worker)
                 log.info("embedded worker polling %s", settings.temporal_task_queue)
+            # Load the models in the background: start-up stays instant, and neither the first
+            # search nor the first answer pays the load (seconds on a small machine).
+            warm_up = asyncio.create_task(_warm_up(resources, registry), name="warm-up")
+            stack.callback(warm_up.cancel)
             yield
         resources.close()
 
