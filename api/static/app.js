@@ -297,6 +297,7 @@ function showTask(task) {
     (task.status === "failed" && !task.retryable);
   if (over && !row.over) {
     row.over = true;
+    endedTasks.set(task.document_id, task.status);
     loadDocuments();
   } else if (!over) {
     row.over = false;
@@ -397,7 +398,11 @@ function setUpDropZone() {
 
 const STATUS_WORDS = {processing: "Processing", ready: "Ready", failed: "Failed", cancelled: "Cancelled"};
 
+let documentsVersion = 0;
+const endedTasks = new Map(); // document id → how its task ended, as the task itself said
+
 async function loadDocuments() {
+  const version = ++documentsVersion;
   let documents;
   try {
     documents = await api("/docs?limit=200");
@@ -405,14 +410,21 @@ async function loadDocuments() {
     report(error);
     return;
   }
+  if (version !== documentsVersion) return; // a newer list is on its way
   documentNames = new Map(documents.map((d) => [d.id, d.filename]));
   const body = $("documents").querySelector("tbody");
   body.replaceChildren(...documents.map(documentRow));
   $("documents-empty").hidden = documents.length > 0;
 }
 
+const DOCUMENT_STATUS_OF_TASK = {completed: "ready", failed: "failed", cancelled: "cancelled"};
+
 function documentRow(doc) {
   const row = document.createElement("tr");
+  if (doc.status === "processing" && endedTasks.has(doc.id)) {
+    // The row is written a moment after the task ends; the task's own word is newer.
+    doc = {...doc, status: DOCUMENT_STATUS_OF_TASK[endedTasks.get(doc.id)] || doc.status};
+  }
   const cells = [doc.filename, STATUS_WORDS[doc.status] || doc.status, doc.page_count ?? "–"];
   for (const text of cells) {
     const cell = document.createElement("td");
@@ -727,7 +739,10 @@ function showPage(text, snippet) {
   mark.scrollIntoView({block: "center"});
 }
 
+let sessionsVersion = 0; // a list that arrives after a newer one (or a choice) is dropped
+
 async function loadSessions(selectId) {
+  const version = ++sessionsVersion;
   let sessions;
   try {
     sessions = await api("/chat/sessions?limit=100");
@@ -735,6 +750,7 @@ async function loadSessions(selectId) {
     report(error);
     return;
   }
+  if (version !== sessionsVersion) return;
   const select = $("session-select");
   select.replaceChildren(...sessions.map((s) => new Option(`#${s.id} ${s.title}`, String(s.id))));
   if (!sessions.length) select.append(new Option("No sessions yet", ""));
@@ -858,6 +874,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refresh-documents").addEventListener("click", loadDocuments);
   $("new-session").addEventListener("click", () => newSession().catch(report));
   $("session-select").addEventListener("change", (event) => {
+    sessionsVersion++; // the person's choice wins over a list still loading
     if (event.target.value) openSession(Number(event.target.value));
   });
   $("ask-form").addEventListener("submit", ask);

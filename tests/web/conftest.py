@@ -38,7 +38,7 @@ async def web(
     corpus: Path,
 ) -> AsyncIterator[LiveApi]:
     data_dir = tmp_path_factory.mktemp("web") / "data"
-    async with live_api(data_dir, temporal_env, embedder, corpus, typing_ttl_seconds=3.0) as api:
+    async with live_api(data_dir, temporal_env, embedder, corpus) as api:
         yield api
 
 
