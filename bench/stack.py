@@ -91,7 +91,8 @@ async def running_stack(workdir: Path, logs: Path) -> AsyncIterator[Stack]:
         api = _spawn(
             [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
              "--host", HOST, "--port", str(api_port),
-             "--log-level", "warning", "--no-access-log"],
+             "--log-level", "warning", "--no-access-log",
+             "--ws-per-message-deflate", "false"],  # as make run and the image serve
             api_log,
             env=env,
         )  # fmt: skip

@@ -350,22 +350,8 @@ def _refine_status(progress: Progress, attempt: ActivityAttempt | None, pending:
 
 
 def _progress_from_row(task: FileProcessingTask) -> Progress:
-    return Progress(
-        status=task.status.value,
-        current_step=task.current_step.value,
-        upload_progress=task.upload_progress,
-        extraction_progress=task.extraction_progress,
-        chunking_progress=task.chunking_progress,
-        vectorization_progress=task.vectorization_progress,
-        progress_percentage=task.progress_percentage,
-        page_count=task.page_count,
-        pages_extracted=task.pages_extracted,
-        chunk_count=task.chunk_count,
-        chunks_embedded=task.chunks_embedded,
-        error_code=task.error_code,
-        error_message=task.error_message,
-        retryable=False,
-    )
+    mirrored = {name: getattr(task, name) for name in tasks.MIRRORED_FIELDS}
+    return Progress(status=task.status.value, current_step=task.current_step.value, **mirrored)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -26,6 +26,22 @@ _DOCUMENT_STATUS_FOR = {
 }
 
 
+# The workflow's progress fields that the task row mirrors under the same names.
+MIRRORED_FIELDS = (
+    "upload_progress",
+    "extraction_progress",
+    "chunking_progress",
+    "vectorization_progress",
+    "progress_percentage",
+    "page_count",
+    "pages_extracted",
+    "chunk_count",
+    "chunks_embedded",
+    "error_code",
+    "error_message",
+)
+
+
 def create_document_and_task(
     engine: Engine, *, document: Document, task: FileProcessingTask
 ) -> None:
@@ -122,17 +138,8 @@ def record_progress(engine: Engine, task_id: str, progress: Progress) -> None:
         status = ProcessingStatus(progress.status)
         task.status = status
         task.current_step = ProcessingStep(progress.current_step)
-        task.upload_progress = progress.upload_progress
-        task.extraction_progress = progress.extraction_progress
-        task.chunking_progress = progress.chunking_progress
-        task.vectorization_progress = progress.vectorization_progress
-        task.progress_percentage = progress.progress_percentage
-        task.page_count = progress.page_count
-        task.pages_extracted = progress.pages_extracted
-        task.chunk_count = progress.chunk_count
-        task.chunks_embedded = progress.chunks_embedded
-        task.error_code = progress.error_code
-        task.error_message = progress.error_message
+        for name in MIRRORED_FIELDS:
+            setattr(task, name, getattr(progress, name))
         now = utcnow()
         task.updated_at = now
         if status in _DOCUMENT_STATUS_FOR:

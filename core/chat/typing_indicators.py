@@ -37,7 +37,11 @@ class TypingIndicators:
                 await self._sweeper
 
     async def update(self, *, session_id: int, user_id: str, is_typing: bool) -> TypingUpdateEvent:
-        """Record that ``user_id`` started, refreshed or stopped typing; tell the session."""
+        """Tell the session that ``user_id`` started, refreshed or stopped typing; record it."""
+        # Broadcast first: under load the SQL write queues behind others, and nobody should
+        # see a typing indicator late because of it. The caller still waits for the write.
+        event = TypingUpdateEvent(session_id=session_id, user_id=user_id, is_typing=is_typing)
+        await self._connections.broadcast_to_session(session_id, event.payload())
         if is_typing:
             await asyncio.to_thread(
                 store.set_typing, self._engine, session_id=session_id, user_id=user_id
@@ -46,8 +50,6 @@ class TypingIndicators:
             await asyncio.to_thread(
                 store.clear_typing, self._engine, session_id=session_id, user_id=user_id
             )
-        event = TypingUpdateEvent(session_id=session_id, user_id=user_id, is_typing=is_typing)
-        await self._connections.broadcast_to_session(session_id, event.payload())
         return event
 
     async def active(self, session_id: int) -> list[TypingPublic]:
