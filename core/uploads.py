@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
@@ -171,3 +172,19 @@ def _check_pdf(part: _FilePart) -> None:
             "Only PDF files are accepted, and this file is not a PDF (checked by its content).",
             error_code="not_a_pdf",
         )
+
+
+def store_local_copy(source: Path, directory: Path) -> ReceivedFile:
+    """Copy a PDF already on disk into ``directory`` as an upload would have stored it."""
+    stored_name = f"{uuid.uuid4().hex}.pdf"
+    target = directory / stored_name
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    data = target.read_bytes()
+    return ReceivedFile(
+        filename=display_filename(source.name),
+        stored_name=stored_name,
+        path=target,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -58,7 +57,7 @@ from core import offload  # noqa: E402
 from core.ingestion import IngestionService  # noqa: E402
 from core.runtime import Resources, open_resources  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from core.uploads import ReceivedFile  # noqa: E402
+from core.uploads import store_local_copy  # noqa: E402
 from core.vectorstore import VectorStore  # noqa: E402
 from worker import ACTIVITY_THREADS, build_worker  # noqa: E402
 from workflows.contracts import PROGRESS_QUERY, RETRY_SIGNAL, Progress, Status  # noqa: E402
@@ -123,7 +122,7 @@ class Recorder:
 
     async def start(self, scenario: str) -> tuple[WorkflowHandle[Any, Progress], str]:
         """Start ingesting the scenario's copy of the document; return its handle and id."""
-        received = _received_copy(self.resources.settings, CORPUS / DOCUMENT)
+        received = store_local_copy(CORPUS / DOCUMENT, self.resources.settings.uploads_dir)
         started = await self.service.start(received, owner=f"replay-{scenario}")
         _expect(not started.duplicate, "every scenario needs a fresh document")
         handle = self.client.get_workflow_handle(started.task.workflow_id, result_type=Progress)
@@ -340,21 +339,6 @@ def _strings(node: Any, *, payload: bool = False) -> Iterator[str]:
             yield from _strings(item, payload=payload)
     elif isinstance(node, str):
         yield " ".join(node.split())
-
-
-def _received_copy(settings: Settings, source: Path) -> ReceivedFile:
-    """What the upload endpoint would have produced for ``source``."""
-    stored_name = f"{uuid.uuid4().hex}.pdf"
-    target = settings.uploads_dir / stored_name
-    shutil.copyfile(source, target)
-    data = target.read_bytes()
-    return ReceivedFile(
-        filename=source.name,
-        stored_name=stored_name,
-        path=target,
-        size_bytes=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
 
 
 def _expect(condition: bool, message: str) -> None:

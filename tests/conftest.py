@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -14,6 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.embeddings import Embedder
 from core.settings import Settings
+from core.vectorstore import VectorStore
+from tests.helpers import Outage
 from tests.postgres import PostgresCluster, PostgresNotAvailableError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,3 +92,22 @@ def settings(tmp_path: Path, temporal_env: WorkflowEnvironment) -> Iterator[Sett
         embedded_worker=True,
         activity_max_attempts=2,
     )
+
+
+# The vector store is the one part whose outage can only be simulated: no Qdrant server runs on
+# these machines, and local mode cannot be made to fail for real. Everything else stays real.
+@pytest.fixture
+def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
+    """The vector store refuses writes while ``outage.down`` (the embedded worker shares it)."""
+    state = Outage()
+    real = VectorStore.upsert_chunks
+
+    def flaky(self: VectorStore, *, chunks: Sequence[Any], **kwargs: Any) -> int:
+        if state.down and chunks and chunks[0].index >= state.from_chunk:
+            raise ConnectionError("vector store unreachable (simulated outage)")
+        written = real(self, chunks=chunks, **kwargs)
+        state.stored_batches.append(chunks[0].index)
+        return written
+
+    monkeypatch.setattr(VectorStore, "upsert_chunks", flaky)
+    yield state

@@ -58,3 +58,12 @@ async def wait_for_status(
     raise AssertionError(
         f"task {task_id} did not reach {until}; last: {seen[-1] if seen else None}"
     )
+
+
+class Outage:
+    """Makes ``upsert_chunks`` fail while ``down`` (only for batches from ``from_chunk`` on)."""
+
+    def __init__(self, from_chunk: int = 0) -> None:
+        self.down = True
+        self.from_chunk = from_chunk
+        self.stored_batches: list[int] = []

@@ -6,17 +6,14 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from core.embeddings import Embedder
-from core.vectorstore import VectorStore
 from tests.cli.conftest import docchat, row
 from tests.conftest import REPO
+from tests.helpers import Outage
 from tests.servers import LiveApi, live_api
 
 
@@ -60,25 +57,6 @@ async def test_status_shows_one_task_or_everything(server: LiveApi, corpus: Path
     missing = await docchat("status", "nope", url=server.url)
     assert missing.code == 1
     assert "error: task_not_found: No processing task nope." in missing.stderr
-
-
-class Outage:
-    down = True
-
-
-@pytest.fixture
-def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
-    """The vector store refuses every write while ``down`` (the embedded worker shares it)."""
-    state = Outage()
-    real = VectorStore.upsert_chunks
-
-    def flaky(self: VectorStore, *args: Any, **kwargs: Any) -> int:
-        if state.down:
-            raise ConnectionError("vector store unreachable (simulated outage)")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(VectorStore, "upsert_chunks", flaky)
-    yield state
 
 
 async def test_retry_resumes_a_failed_task_and_refuses_a_hopeless_one(

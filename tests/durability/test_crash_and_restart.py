@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
@@ -42,7 +41,7 @@ from core.models import ProcessingStatus
 from core.runtime import Resources, open_resources
 from core.settings import Settings
 from core.temporal import connect_temporal
-from core.uploads import ReceivedFile
+from core.uploads import store_local_copy
 from worker import ACTIVITY_THREADS, build_worker
 from workflows.contracts import PROGRESS_QUERY, Activity, Progress, Status, Step
 
@@ -95,7 +94,7 @@ async def test_a_killed_worker_is_replaced_and_no_chunk_is_lost_or_doubled(
         # The test process writes the rows and starts the workflow, but never opens Qdrant while
         # a worker runs: local mode locks its folder to one process.
         started = await IngestionService(resources, client).start(
-            received_copy(settings, corpus / THESIS), owner="local"
+            store_local_copy(corpus / THESIS, settings.uploads_dir), owner="local"
         )
         handle = client.get_workflow_handle(started.task.workflow_id, result_type=Progress)
         await wait_for_progress(
@@ -157,7 +156,7 @@ async def test_a_server_restart_loses_no_progress(
         # activity completions and queries until the server answers again.
         async with in_process_worker(client, resources):
             started = await IngestionService(resources, client).start(
-                received_copy(settings, corpus / THESIS), owner="local"
+                store_local_copy(corpus / THESIS, settings.uploads_dir), owner="local"
             )
             handle = client.get_workflow_handle(started.task.workflow_id, result_type=Progress)
             before = await wait_for_progress(
@@ -370,21 +369,6 @@ def activity_starts(history: Any) -> Iterator[tuple[str, ActivityTaskStartedEven
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = event.activity_task_started_event_attributes
             yield names[started.scheduled_event_id], started
-
-
-def received_copy(settings: Settings, source: Path) -> ReceivedFile:
-    """What the upload endpoint would have stored for ``source``."""
-    stored_name = f"{uuid.uuid4().hex}.pdf"
-    target = settings.uploads_dir / stored_name
-    shutil.copyfile(source, target)
-    data = target.read_bytes()
-    return ReceivedFile(
-        filename=source.name,
-        stored_name=stored_name,
-        path=target,
-        size_bytes=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
 
 
 def free_port() -> int:

@@ -9,41 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from core.embeddings import Embedder
 from core.settings import Settings
-from core.vectorstore import VectorStore
-from tests.helpers import api_client, upload, wait_for_status
-
-
-class Outage:
-    """Makes ``upsert_chunks`` fail while ``down`` (only for batches from ``from_chunk`` on)."""
-
-    def __init__(self, from_chunk: int = 0) -> None:
-        self.down = True
-        self.from_chunk = from_chunk
-        self.stored_batches: list[int] = []
-
-
-@pytest.fixture
-def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
-    state = Outage()
-    real = VectorStore.upsert_chunks
-
-    def flaky(self: VectorStore, *, chunks: Sequence[Any], **kwargs: Any) -> int:
-        if state.down and chunks and chunks[0].index >= state.from_chunk:
-            raise ConnectionError("vector store unreachable (simulated outage)")
-        written = real(self, chunks=chunks, **kwargs)
-        state.stored_batches.append(chunks[0].index)
-        return written
-
-    monkeypatch.setattr(VectorStore, "upsert_chunks", flaky)
-    yield state
+from tests.helpers import Outage, api_client, upload, wait_for_status
 
 
 def activity_runs(history: dict[str, Any], name: str) -> list[dict[str, Any]]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from core.vectorstore import VectorStore
+from tests.helpers import Outage
 from tests.servers import LiveApi
 from tests.web.conftest import SLOW_MS, open_page, page_errors
 
@@ -100,25 +99,6 @@ async def test_dropped_files_each_get_a_row_and_faults_are_told_in_words(
 
     await expect(page.get_by_role("row", name=re.compile("locked.pdf"))).to_contain_text("Failed")
     assert page_errors(page) == []
-
-
-class Outage:
-    down = True
-
-
-@pytest.fixture
-def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
-    """The vector store refuses every write while ``down`` (the embedded worker shares it)."""
-    state = Outage()
-    real = VectorStore.upsert_chunks
-
-    def flaky(self: VectorStore, *args: Any, **kwargs: Any) -> int:
-        if state.down:
-            raise ConnectionError("vector store unreachable (simulated outage)")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(VectorStore, "upsert_chunks", flaky)
-    yield state
 
 
 async def test_retry_button_resumes_a_failed_task(
