@@ -9,8 +9,9 @@ Permanent document faults end the workflow at once: retrying cannot help them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -82,9 +83,7 @@ class IngestDocumentWorkflow:
                 raise
             await self._cancel(job)
             raise
-        p.status = Status.COMPLETED
-        p.current_step = Step.DONE
-        await self._record(job)
+        await self._record(job, status=Status.COMPLETED, current_step=Step.DONE)
         return p
 
     async def _run_steps(self, job: IngestInput) -> None:
@@ -227,14 +226,11 @@ class IngestDocumentWorkflow:
         await self._record(job)
 
     async def _cancel(self, job: IngestInput) -> None:
-        p = self._progress
         short = timedelta(minutes=1)
         await workflow.execute_activity(
             Activity.DISCARD_VECTORS, job.document_id, start_to_close_timeout=short
         )
-        p.status = Status.CANCELLED
-        p.retryable = False
-        await self._record(job)
+        await self._record(job, status=Status.CANCELLED, retryable=False)
 
     async def _discard(self, job: IngestInput) -> None:
         """A task that failed for good keeps its rows and history (the record of why) but
@@ -257,13 +253,18 @@ class IngestDocumentWorkflow:
             # The failure itself must still be recorded; the leftovers are logged.
             workflow.logger.warning("could not discard document %s: %s", job.document_id, err)
 
-    async def _record(self, job: IngestInput) -> None:
+    async def _record(self, job: IngestInput, **changes: Any) -> None:
+        """Write the state, with ``changes``, to the row; only then show ``changes`` to queries,
+        so a client that sees `completed` or `cancelled` never finds the row behind it."""
+        state = dataclasses.replace(self._progress, **changes)
         await workflow.execute_activity(
             Activity.RECORD_STATE,
-            TaskState(job.task_id, job.document_id, self._progress),
+            TaskState(job.task_id, job.document_id, state),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
+        for name, value in changes.items():
+            setattr(self._progress, name, value)
 
 
 def _percent(done: int, total: int) -> float:
