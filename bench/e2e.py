@@ -211,7 +211,11 @@ def _recall_of_store(data_dir: Path, questions: Sequence[Question]) -> dict[str,
     from core.vectorstore import VectorStore
 
     settings = Settings(data_dir=data_dir)
-    embedder = Embedder(settings.embedding_model_path, device=settings.embedding_device)
+    embedder = Embedder(
+        settings.embedding_model_path,
+        device=settings.embedding_device,
+        precision=settings.embedding_precision,
+    )
     store = VectorStore.connect(
         url=None, api_key=None, path=settings.qdrant_path, collection=settings.qdrant_collection
     )

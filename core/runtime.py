@@ -34,6 +34,7 @@ class Resources:
                     device=self.settings.embedding_device,
                     batch_size=self.settings.embedding_batch_size,
                     threads=self.settings.embedding_threads,
+                    precision=self.settings.embedding_precision,
                 )
             return self._embedder
 

@@ -54,14 +54,18 @@ class Settings(BaseSettings):
     embedding_device: str = "cpu"
     embedding_batch_size: int = Field(default=32, ge=1, le=1024)
     embedding_threads: int | None = None
+    # auto: bfloat16 where the hardware multiplies it natively (AVX512-BF16, AMX, recent GPUs),
+    # float32 elsewhere. See docs/benchmarks.md for speed and recall of each.
+    embedding_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     # Ingestion
-    # Close to the model's 254-token window: fewer, fuller chunks embed faster at equal recall
-    # (see docs/benchmarks.md); never above it, so nothing is truncated.
-    chunk_tokens: int = Field(default=250, ge=16, le=254)
-    chunk_overlap_tokens: int = Field(default=25, ge=0, le=128)
+    # MiniLM was trained on 128-token inputs: chunks of that size retrieve best (see
+    # docs/benchmarks.md) and cost no more to embed than fewer long ones, as attention grows with
+    # the square of the length. Never above the 254-token window, so nothing is truncated.
+    chunk_tokens: int = Field(default=128, ge=16, le=254)
+    chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
     extract_pages_per_activity: int = Field(default=25, ge=1)
-    vectorize_chunks_per_activity: int = Field(default=64, ge=1)
+    vectorize_chunks_per_activity: int = Field(default=128, ge=1)
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     max_pages: int = Field(default=2000, ge=1)
     max_extracted_chars: int = Field(default=20_000_000, ge=1)
