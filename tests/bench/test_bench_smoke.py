@@ -76,7 +76,8 @@ def test_recall_counts_wrong_pages_and_files_as_misses() -> None:
 
 def test_shipped_questions_point_at_real_pages(corpus: Path) -> None:
     questions = load_questions()
-    assert 15 <= len(questions) <= 30
+    # Enough that one question is under 2 points of recall, few enough to check by hand.
+    assert 50 <= len(questions) <= 100
     assert len({q.id for q in questions}) == len(questions)
     for question in questions:
         for answer in question.answers:
