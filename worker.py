@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
+from core import offload
 from core.runtime import Resources, open_resources
 from core.settings import ConfigurationError, Settings, get_settings
 from core.temporal import connect_temporal
@@ -26,6 +27,12 @@ from workflows.ingest import IngestDocumentWorkflow
 log = logging.getLogger("docchat.worker")
 
 ACTIVITY_THREADS = 4
+
+
+def start_ingestion_processes(resources: Resources) -> None:
+    """Start the child processes and load the model now, not on the first document."""
+    offload.configure(niceness=resources.settings.ingest_niceness)
+    offload.embedding_work.submit(offload.load_embedder, resources.embedder_config())
 
 
 def build_worker(
@@ -37,7 +44,7 @@ def build_worker(
             engine=resources.engine,
             storage=resources.storage,
             vectors=resources.vectors,
-            embedder_factory=resources.embedder,
+            embedder=resources.embedder_config(),
             chunk_tokens=settings.chunk_tokens,
             overlap_tokens=settings.chunk_overlap_tokens,
             max_pages=settings.max_pages,
@@ -60,9 +67,7 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     resources = open_resources(settings)
-    # Load the model before taking work: a worker that takes a batch over from a dead one must
-    # heartbeat within the heartbeat timeout, and loading MiniLM alone takes seconds.
-    await asyncio.to_thread(resources.embedder)
+    start_ingestion_processes(resources)
     client = await connect_temporal(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

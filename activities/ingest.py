@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core import offload, pdf, tasks
-from core.embeddings import Embedder
+from core.embeddings import bundled_model_path, length_sorted_batches
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
 from core.storage import DocumentStorage
@@ -64,7 +64,7 @@ class IngestDependencies:
     engine: Engine
     storage: DocumentStorage
     vectors: VectorStore
-    embedder_factory: Callable[[], Embedder]
+    embedder: offload.EmbedderConfig
     chunk_tokens: int
     overlap_tokens: int
     max_pages: int
@@ -74,10 +74,6 @@ class IngestDependencies:
 class IngestActivities:
     def __init__(self, deps: IngestDependencies) -> None:
         self._deps = deps
-
-    @functools.cached_property
-    def _embedder(self) -> Embedder:
-        return self._deps.embedder_factory()
 
     def _document(self, document_id: str) -> Document:
         document = tasks.get_document(self._deps.engine, document_id)
@@ -113,7 +109,7 @@ class IngestActivities:
             for page in self._deps.storage.read_pages(job.document_id)
             if page.page < job.first_page
         )
-        page_sizes = offload.run(
+        page_sizes = offload.text_work.run(
             activity.heartbeat,
             offload.extract_to_file,
             path,
@@ -138,12 +134,12 @@ class IngestActivities:
     @permanent_faults
     def chunk_document(self, job: ChunkInput) -> ChunkResult:
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
-        chunk_count = offload.run(
+        chunk_count = offload.text_work.run(
             activity.heartbeat,
             offload.chunk_to_file,
             self._deps.storage.pages_files(job.document_id),
             self._deps.storage.chunks_path(job.document_id),
-            tokenizer_path=self._embedder.model_path,
+            tokenizer_path=self._deps.embedder.model_path or bundled_model_path(),
             chunk_tokens=self._deps.chunk_tokens,
             overlap_tokens=self._deps.overlap_tokens,
         )
@@ -163,10 +159,7 @@ class IngestActivities:
             self._deps.engine, job.task_id, current_step=ProcessingStep.VECTORIZE
         )
         chunks = self._deps.storage.read_chunks(job.document_id, job.start, job.stop)
-        vectors = self._embedder.embed(
-            [chunk.text for chunk in chunks],
-            on_batch=lambda done: activity.heartbeat(job.start + done),
-        )
+        vectors = self._embed([chunk.text for chunk in chunks], first=job.start)
         written = self._deps.vectors.upsert_chunks(
             document_id=document.id,
             filename=document.filename,
@@ -181,6 +174,22 @@ class IngestActivities:
             vectorization_progress=round(100.0 * job.stop / job.chunk_count, 2),
         )
         return VectorizeResult(vectors=written)
+
+    def _embed(self, texts: list[str], *, first: int) -> list[list[float]]:
+        """Embed in the embedding process, one model batch per call, so a cancel or a dead
+        worker is noticed between batches rather than after the whole activity."""
+        config = self._deps.embedder
+        vectors: list[list[float]] = [[] for _ in texts]
+        done = 0
+        for batch in length_sorted_batches(texts, config.batch_size):
+            batch_vectors = offload.embedding_work.run(
+                activity.heartbeat, offload.embed_texts, config, [texts[i] for i in batch]
+            )
+            for index, vector in zip(batch, batch_vectors, strict=True):
+                vectors[index] = vector
+            done += len(batch)
+            activity.heartbeat(first + done)
+        return vectors
 
     @activity.defn(name=Activity.RECORD_STATE)
     def record_task_state(self, state: TaskState) -> None:

@@ -72,8 +72,9 @@ def create_app(
             stack.push_async_callback(chat_service.stop)
             if settings.embedded_worker:
                 # Imported here: only the embedded mode pulls worker code into the API process.
-                from worker import ACTIVITY_THREADS, build_worker
+                from worker import ACTIVITY_THREADS, build_worker, start_ingestion_processes
 
+                start_ingestion_processes(resources)
                 executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
                 worker = build_worker(
                     client, resources, executor=executor, task_queue=settings.temporal_task_queue

@@ -1,9 +1,14 @@
-"""Pure-Python CPU work (pypdf, the text splitter) runs in a child process.
+"""Ingestion's CPU work runs in child processes, at a lower CPU priority than the service.
 
 Under ``make run`` the worker shares its process with the API; pypdf and the splitter hold the
-GIL for seconds, which would stall status requests and WebSocket fan-out. In a child process
-they cannot, and a pathological PDF that eats memory takes down only the child (the step then
-fails and is retried) instead of the service.
+GIL for seconds and the embedding model takes every core, which would stall status requests,
+WebSocket fan-out and chat. In child processes they cannot hold the GIL, and at a raised nice
+value the kernel gives the API and the worker's event loop the CPU first whenever they need it;
+an idle machine still gives the children all of it. A pathological PDF that eats memory takes
+down only its child (the step then fails and is retried) instead of the service.
+
+Two pools, one process each: ``text`` (pypdf, the splitter) and ``embedding`` (the model), so
+one document is extracted while another is embedded.
 """
 
 from __future__ import annotations
@@ -16,74 +21,108 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from core import pdf
 from core.storage import PageText, read_jsonl, write_jsonl
 
+if TYPE_CHECKING:
+    from core.embeddings import Embedder, Precision
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
-_processes = 1
+DEFAULT_NICENESS = 10
 
 
 class ChildProcessDied(RuntimeError):
     """The child died mid-step (e.g. killed for memory); the step is retried."""
 
 
-def configure(processes: int) -> None:
-    global _processes
-    _processes = max(1, processes)
+class ChildPool:
+    """One lazily started child process that runs functions for activities."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.niceness = DEFAULT_NICENESS
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # spawn, not fork: the parent holds threads (gRPC, torch) that fork would corrupt.
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=context,
+                    initializer=_child_setup,
+                    initargs=(os.getpid(), self.niceness),
+                )
+            return self._pool
+
+    def _discard(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def run(
+        self,
+        heartbeat: Callable[[], object],
+        fn: Callable[P, R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """Run ``fn`` in the child process, calling ``heartbeat`` every second while it works."""
+        executor = self._executor()
+        future: Future[R] = executor.submit(fn, *args, **kwargs)
+        try:
+            while True:
+                try:
+                    return future.result(timeout=1.0)
+                except FutureTimeout:
+                    heartbeat()
+        except BrokenProcessPool as exc:
+            self._discard(executor)
+            raise ChildProcessDied(f"the {self.name} process died: {exc}") from exc
+        finally:
+            # Cancelled while waiting (the activity was cancelled): don't start it if queued.
+            future.cancel()
+
+    def submit(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        return self._executor().submit(fn, *args, **kwargs)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _executor() -> ProcessPoolExecutor:
-    global _pool
-    with _lock:
-        if _pool is None:
-            # spawn, not fork: the parent holds threads (gRPC, torch) that fork would corrupt.
-            context = multiprocessing.get_context("spawn")
-            _pool = ProcessPoolExecutor(
-                max_workers=_processes,
-                mp_context=context,
-                initializer=_exit_with_parent,
-                initargs=(os.getpid(),),
-            )
-        return _pool
+text_work = ChildPool("extraction")
+embedding_work = ChildPool("embedding")
+POOLS = (text_work, embedding_work)
 
 
-def _discard(broken: ProcessPoolExecutor) -> None:
-    global _pool
-    with _lock:
-        if _pool is broken:
-            _pool = None
-    broken.shutdown(wait=False, cancel_futures=True)
+def configure(*, niceness: int) -> None:
+    """Applies to child processes started from now on."""
+    for pool in POOLS:
+        pool.niceness = niceness
 
 
-def run(
-    heartbeat: Callable[[], object], fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
-) -> R:
-    """Run ``fn`` in the child process, calling ``heartbeat`` every second while it works."""
-    executor = _executor()
-    future: Future[R] = executor.submit(fn, *args, **kwargs)
-    try:
-        while True:
-            try:
-                return future.result(timeout=1.0)
-            except FutureTimeout:
-                heartbeat()
-    except BrokenProcessPool as exc:
-        _discard(executor)
-        raise ChildProcessDied(f"the extraction process died: {exc}") from exc
-    finally:
-        # Cancelled while waiting (the activity was cancelled): don't start it if queued.
-        future.cancel()
+def shutdown() -> None:
+    for pool in POOLS:
+        pool.shutdown()
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """In the child: leave when the parent is gone, even if it was SIGKILLed (no clean-up ran)."""
+def _child_setup(parent_pid: int, niceness: int) -> None:
+    """In the child: lower its priority, and leave when the parent is gone, even if it was
+    SIGKILLed (no clean-up ran)."""
+    if niceness:
+        os.nice(niceness)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -91,14 +130,6 @@ def _exit_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def shutdown() -> None:
-    global _pool
-    with _lock:
-        pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- the functions that run in the child -------------------------------------------------
@@ -141,3 +172,43 @@ def chunk_to_file(
     chunks = list(chunker.chunk_pages(pages))
     write_jsonl(target, (vars(chunk) for chunk in chunks))
     return len(chunks)
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """What the embedding child needs to load the same model as the rest of the service."""
+
+    model_path: Path | None
+    device: str
+    batch_size: int
+    threads: int | None
+    precision: Precision
+
+    def load(self) -> Embedder:
+        from core.embeddings import Embedder
+
+        return Embedder(
+            self.model_path,
+            device=self.device,
+            batch_size=self.batch_size,
+            threads=self.threads,
+            precision=self.precision,
+        )
+
+
+_embedders: dict[EmbedderConfig, Embedder] = {}
+
+
+def _embedder(config: EmbedderConfig) -> Embedder:
+    if config not in _embedders:
+        _embedders[config] = config.load()
+    return _embedders[config]
+
+
+def load_embedder(config: EmbedderConfig) -> None:
+    """Load the model (and run torch's one-time set-up) before the first document needs it."""
+    _embedder(config).embed(["warm-up"])
+
+
+def embed_texts(config: EmbedderConfig, texts: list[str]) -> list[list[float]]:
+    return _embedder(config).embed(texts)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from core import migrate
+from core import migrate, offload
 from core.db import make_engine
 from core.embeddings import Embedder
 from core.settings import Settings
@@ -25,17 +25,21 @@ class Resources:
     _embedder: Embedder | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def embedder_config(self) -> offload.EmbedderConfig:
+        return offload.EmbedderConfig(
+            model_path=self.settings.embedding_model_path,
+            device=self.settings.embedding_device,
+            batch_size=self.settings.embedding_batch_size,
+            threads=self.settings.embedding_threads,
+            precision=self.settings.embedding_precision,
+        )
+
     def embedder(self) -> Embedder:
-        # Loaded on first use: the API only needs it for search, the worker for vectorize.
+        # Loaded on first use, for questions (search, chat); ingestion embeds in the worker's
+        # embedding process instead (core.offload).
         with self._lock:
             if self._embedder is None:
-                self._embedder = Embedder(
-                    self.settings.embedding_model_path,
-                    device=self.settings.embedding_device,
-                    batch_size=self.settings.embedding_batch_size,
-                    threads=self.settings.embedding_threads,
-                    precision=self.settings.embedding_precision,
-                )
+                self._embedder = self.embedder_config().load()
             return self._embedder
 
     def close(self) -> None:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     max_pages: int = Field(default=2000, ge=1)
     max_extracted_chars: int = Field(default=20_000_000, ge=1)
+    # Nice value of the processes that extract and embed: above the service's 0, so status,
+    # chat and WebSockets get the CPU first while documents ingest; 0 to give them equal shares.
+    ingest_niceness: int = Field(default=10, ge=0, le=19)
     activity_max_attempts: int = Field(default=5, ge=1)
     # A worker that stops heartbeating this long is taken for dead; another takes the step.
     activity_heartbeat_timeout_seconds: float = Field(default=30.0, ge=1)
