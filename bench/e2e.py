@@ -16,7 +16,7 @@ import httpx
 from temporalio.client import Client
 
 from bench.corpus import document_row, unique_copy
-from bench.procstat import peak_rss_mb
+from bench.procstat import peak_rss_mb, peak_rss_with_children_mb
 from bench.retrieval import Question, applicable, recall_at_k
 from bench.stack import Stack, running_stack, upload, wait_all
 
@@ -68,7 +68,8 @@ async def _ingest_over_http(
             tasks = {r["task_id"]: r["workflow_id"] for r in receipts if "task_id" in r}
             final = await wait_all(http, list(tasks))
             observed_s = time.perf_counter() - started
-        peak_api = peak_rss_mb(stack.api_pid)
+        # The worker extracts and embeds in child processes of the API's (core.offload).
+        peak_api = peak_rss_with_children_mb(stack.api_pid)
         peak_temporal = peak_rss_mb(stack.temporal_pid)
         histories = await _histories(stack, list(tasks.values()))
 

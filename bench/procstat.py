@@ -34,6 +34,26 @@ def peak_rss_mb(pid: int) -> float | None:
     return None if kib is None else kib / 1024
 
 
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid``."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return children
+
+
+def peak_rss_with_children_mb(pid: int) -> float | None:
+    """``pid``'s peak resident memory plus each direct child's (an upper bound of their peak
+    together: the peaks need not coincide)."""
+    own = peak_rss_mb(pid)
+    if own is None:
+        return None
+    return own + sum(peak_rss_mb(child) or 0.0 for child in child_pids(pid))
+
+
 def own_peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -159,8 +159,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
 def _ingestion_tables(console: Console, ingestion: dict[str, Any]) -> None:
     table = Table(
         title="Ingestion (model load excluded from throughput)",
-        caption="peak RSS: the process doing the work; for (a) the API + embedded worker "
-        "(+ the Temporal dev server)",
+        caption="peak RSS: the process doing the work; for (a) the API with its embedded worker "
+        "and the worker's extraction and embedding processes (+ the Temporal dev server)",
     )
     for column in INGESTION_COLUMNS:
         table.add_column(column, justify="left" if column == "pipeline" else "right")
