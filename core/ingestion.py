@@ -9,15 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
 from temporalio.service import RPCError
 
 from core import tasks
@@ -37,9 +42,12 @@ from workflows.contracts import (
 )
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 QUERY_TIMEOUT = timedelta(seconds=2)
 ACTIVE_STATUSES = (ProcessingStatus.QUEUED, ProcessingStatus.RUNNING, ProcessingStatus.RETRYING)
+# A failed task is not final: a retryable failure waits in its open workflow for a retry.
+FINAL_STATUSES = (ProcessingStatus.COMPLETED, ProcessingStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -199,20 +207,49 @@ class IngestionService:
         return list(await asyncio.gather(*(self._view(task) for task in rows)))
 
     async def _view(self, task: FileProcessingTask) -> TaskView:
+        if task.status in FINAL_STATUSES:
+            # The workflow writes an end it never leaves to the row before it shows it, so the
+            # row is the whole answer, without round trips to a busy workflow service.
+            return TaskView(task, _progress_from_row(task), "database", None)
         handle = self._client.get_workflow_handle(task.workflow_id)
-        try:
-            description = await handle.describe()
-            if description.status == WorkflowExecutionStatus.RUNNING:
-                # Only a worker answers queries: with none polling, fall back to the row fast.
-                progress = await handle.query(
-                    PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT
-                )
-                attempt = _pending_attempt(description.raw_description.pending_activities)
-                _refine_status(progress, attempt, description.raw_description.pending_activities)
-                return TaskView(task, progress, "workflow", attempt)
-        except RPCError as exc:
-            log.debug("workflow %s unavailable, reading the row: %s", task.workflow_id, exc)
+        description: WorkflowExecutionDescription | BaseException
+        progress: Progress | BaseException | None = None
+        if task.status in ACTIVE_STATUSES:
+            # Almost surely running: ask both at once, one round trip instead of two.
+            description, progress = await asyncio.gather(
+                handle.describe(), self._query(handle), return_exceptions=True
+            )
+            for outcome in (description, progress):
+                if isinstance(outcome, BaseException) and not isinstance(outcome, RPCError):
+                    raise outcome
+        else:
+            # A failed task's workflow may have closed, and querying a closed workflow makes
+            # a worker replay its whole history: ask only if the description says it runs.
+            description = await _settle(handle.describe())
+            if (
+                isinstance(description, WorkflowExecutionDescription)
+                and description.status == WorkflowExecutionStatus.RUNNING
+            ):
+                progress = await _settle(self._query(handle))
+        if (
+            isinstance(description, WorkflowExecutionDescription)
+            and description.status == WorkflowExecutionStatus.RUNNING
+            and isinstance(progress, Progress)
+        ):
+            pending = description.raw_description.pending_activities
+            attempt = _pending_attempt(pending)
+            _refine_status(progress, attempt, pending)
+            return TaskView(task, progress, "workflow", attempt)
+        # Closed, or unreachable, or no worker polling to answer the query: the row, fast.
+        log.debug("workflow %s not answering, reading the row", task.workflow_id)
         return TaskView(task, _progress_from_row(task), "database", None)
+
+    @staticmethod
+    async def _query(handle: WorkflowHandle[Any, Any]) -> Progress:
+        progress: Progress = await handle.query(
+            PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT
+        )
+        return progress
 
     async def retry(self, task_id: str, *, owner: str) -> TaskView:
         """Resume a failed task at the step that failed, keeping all finished work."""
@@ -329,6 +366,13 @@ class IngestionService:
 async def _wait_closed(handle: WorkflowHandle[Any, Any]) -> None:
     with contextlib.suppress(Exception):
         await handle.result()
+
+
+async def _settle(call: Awaitable[R]) -> R | BaseException:
+    try:
+        return await call
+    except RPCError as exc:
+        return exc
 
 
 def _pending_attempt(pending: Any) -> ActivityAttempt | None:

@@ -28,6 +28,11 @@ async def test_small_pdf_is_ingested_end_to_end(
         assert final["chunk_count"] and final["chunk_count"] > 4
         percentages = [snapshot["progress_percentage"] for snapshot in seen]
         assert percentages == sorted(percentages), "progress must never go backwards"
+        # The row says completed before the workflow does, and a finished task's status never
+        # asks the workflow service again.
+        again = (await client.get(f"/docs/processing/{task_id}/status")).json()["data"]
+        assert again["source"] == "database"
+        assert again["status"] == "completed" and again["chunk_count"] == final["chunk_count"]
 
         document = (await client.get(f"/docs/{body['document_id']}")).json()["data"]
         assert document["status"] == "ready"
