@@ -5,17 +5,19 @@ They block (SQL); async callers run them with ``asyncio.to_thread``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from core.chat.models import ChatMessage, ChatSession, MessageRole, TypingIndicator
 from core.db import session_scope
-from core.models import utcnow
 
 # --- sessions ----------------------------------------------------------------------------
 
@@ -123,38 +125,64 @@ def list_messages(
 # --- typing indicators -------------------------------------------------------------------
 
 
-def set_typing(engine: Engine, *, session_id: int, user_id: str) -> TypingIndicator:
-    """Start or refresh ``user_id``'s typing indicator in the session."""
-    for _ in range(2):  # a concurrent first insert of the same person loses the race once
-        with session_scope(engine) as session:
-            row = session.exec(
-                select(TypingIndicator)
-                .where(TypingIndicator.session_id == session_id)
-                .where(TypingIndicator.user_id == user_id)
-            ).first()
-            if row is None:
-                row = TypingIndicator(session_id=session_id, user_id=user_id)
-            else:
-                row.updated_at = utcnow()
-            session.add(row)
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                continue
-            return row
-    raise RuntimeError(f"could not record typing of {user_id!r} in session {session_id}")
+@dataclass(frozen=True)
+class TypingLapse:
+    session_id: int
+    user_id: str
 
 
-def clear_typing(engine: Engine, *, session_id: int, user_id: str) -> bool:
-    with session_scope(engine) as session:
-        result = session.execute(
-            delete(TypingIndicator)
-            .where(col(TypingIndicator.session_id) == session_id)
-            .where(col(TypingIndicator.user_id) == user_id)
-        )
-        session.commit()
-    return bool(getattr(result, "rowcount", 0))
+TypingChanges = Mapping[tuple[int, str], datetime | None]
+
+
+def write_typing(engine: Engine, changes: TypingChanges) -> None:
+    """Apply many typing changes in one transaction: ``(session_id, user_id)`` to the time it
+    started or was refreshed, or to ``None`` when it stopped.
+
+    One upsert statement for all starts, one delete per stop: a burst of keystrokes across
+    sessions costs one commit, not one each. A change for a session deleted meanwhile is
+    dropped, not the whole batch.
+    """
+    started = [
+        {"session_id": session_id, "user_id": user_id, "updated_at": at}
+        for (session_id, user_id), at in changes.items()
+        if at is not None
+    ]
+    stopped = [key for key, at in changes.items() if at is None]
+    try:
+        _write_typing(engine, started, stopped)
+    except IntegrityError:
+        for row in started:
+            with contextlib.suppress(IntegrityError):
+                _write_typing(engine, [row], [])
+
+
+def _write_typing(
+    engine: Engine, started: list[dict[str, Any]], stopped: list[tuple[int, str]]
+) -> None:
+    with engine.begin() as connection:
+        if started:
+            insert = _dialect_insert(engine)(TypingIndicator)
+            connection.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["session_id", "user_id"],
+                    # Never move an indicator back in time (batches from replicas can cross).
+                    set_={"updated_at": insert.excluded.updated_at},
+                    where=col(TypingIndicator.updated_at) < insert.excluded.updated_at,
+                ),
+                started,
+            )
+        for session_id, user_id in stopped:
+            connection.execute(
+                delete(TypingIndicator)
+                .where(col(TypingIndicator.session_id) == session_id)
+                .where(col(TypingIndicator.user_id) == user_id)
+            )
+
+
+def _dialect_insert(engine: Engine) -> Any:
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def active_typing(engine: Engine, *, session_id: int, since: datetime) -> Sequence[TypingIndicator]:
@@ -169,24 +197,16 @@ def active_typing(engine: Engine, *, session_id: int, since: datetime) -> Sequen
         return session.exec(statement).all()
 
 
-def take_lapsed_typing(engine: Engine, *, cutoff: datetime) -> list[TypingIndicator]:
+def take_lapsed_typing(engine: Engine, *, cutoff: datetime) -> list[TypingLapse]:
     """Delete indicators not refreshed since ``cutoff`` and return the ones this call deleted.
 
-    Each row is deleted on its own condition, so when several API processes sweep at once
-    every lapse is reported by exactly one of them, and a refresh that lands in between wins.
+    One ``DELETE ... RETURNING``: when several API processes sweep at once, every lapse is
+    reported by exactly the one whose statement deleted it, and a refresh that lands first wins.
     """
-    taken: list[TypingIndicator] = []
-    with session_scope(engine) as session:
-        lapsed = session.exec(
-            select(TypingIndicator).where(col(TypingIndicator.updated_at) <= cutoff)
+    with engine.begin() as connection:
+        rows = connection.execute(
+            delete(TypingIndicator)
+            .where(col(TypingIndicator.updated_at) <= cutoff)
+            .returning(col(TypingIndicator.session_id), col(TypingIndicator.user_id))
         ).all()
-        for row in lapsed:
-            result = session.execute(
-                delete(TypingIndicator)
-                .where(col(TypingIndicator.id) == row.id)
-                .where(col(TypingIndicator.updated_at) <= cutoff)
-            )
-            if getattr(result, "rowcount", 0):
-                taken.append(row)
-        session.commit()
-    return taken
+    return [TypingLapse(session_id=row[0], user_id=row[1]) for row in rows]

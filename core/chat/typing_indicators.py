@@ -1,11 +1,18 @@
-"""Who is typing in a session: persisted, broadcast, and lapsing without a refresh."""
+"""Who is typing in a session: broadcast at once, persisted in batches, lapsing without a
+refresh.
+
+Typing arrives in bursts (every keystroke of every person in every session), so it is written
+behind: changes gather for ``flush_interval`` and go to SQL in one transaction. Readers here
+flush first, so this process never shows less than it broadcast; other API replicas see a
+change within ``flush_interval``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -19,40 +26,63 @@ log = logging.getLogger("docchat.chat")
 
 
 class TypingIndicators:
-    def __init__(self, engine: Engine, connections: ConnectionManager, *, ttl: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        connections: ConnectionManager,
+        *,
+        ttl: float,
+        flush_interval: float = 0.05,
+    ) -> None:
         self._engine = engine
         self._connections = connections
         self._ttl = timedelta(seconds=ttl)
         # Lapses are reported within a quarter of the TTL (and at most a second) of happening.
         self._sweep_interval = min(1.0, ttl / 4)
-        self._sweeper: asyncio.Task[None] | None = None
+        self._flush_interval = flush_interval
+        self._pending: dict[tuple[int, str], datetime | None] = {}
+        self._changed = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="chat-typing-sweep")
+        self._tasks = [
+            asyncio.create_task(self._sweep_forever(), name="chat-typing-sweep"),
+            asyncio.create_task(self._flush_forever(), name="chat-typing-flush"),
+        ]
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+                await task
+        with contextlib.suppress(Exception):  # the database may be gone at shutdown
+            await self.flush()
 
     async def update(self, *, session_id: int, user_id: str, is_typing: bool) -> TypingUpdateEvent:
-        """Tell the session that ``user_id`` started, refreshed or stopped typing; record it."""
-        # Broadcast first: under load the SQL write queues behind others, and nobody should
-        # see a typing indicator late because of it. The caller still waits for the write.
+        """Tell the session that ``user_id`` started, refreshed or stopped typing; record it
+        (within ``flush_interval``)."""
         event = TypingUpdateEvent(session_id=session_id, user_id=user_id, is_typing=is_typing)
         await self._connections.broadcast_to_session(session_id, event.payload())
-        if is_typing:
-            await asyncio.to_thread(
-                store.set_typing, self._engine, session_id=session_id, user_id=user_id
-            )
-        else:
-            await asyncio.to_thread(
-                store.clear_typing, self._engine, session_id=session_id, user_id=user_id
-            )
+        self._pending[(session_id, user_id)] = utcnow() if is_typing else None
+        self._changed.set()
         return event
 
+    async def flush(self) -> None:
+        """Write the pending changes now."""
+        async with self._flush_lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, {}
+            try:
+                await asyncio.to_thread(store.write_typing, self._engine, batch)
+            except BaseException:
+                # Keep them for the next flush, under any newer change of the same person.
+                self._pending = {**batch, **self._pending}
+                raise
+
     async def active(self, session_id: int) -> list[TypingPublic]:
+        await self.flush()
         rows = await asyncio.to_thread(
             store.active_typing, self._engine, session_id=session_id, since=utcnow() - self._ttl
         )
@@ -68,6 +98,7 @@ class TypingIndicators:
 
     async def sweep(self) -> int:
         """Remove lapsed indicators and broadcast ``is_typing: false`` for each."""
+        await self.flush()  # a refresh still in memory must not be swept as a lapse
         lapsed = await asyncio.to_thread(
             store.take_lapsed_typing, self._engine, cutoff=utcnow() - self._ttl
         )
@@ -77,6 +108,19 @@ class TypingIndicators:
             )
             await self._connections.broadcast_to_session(row.session_id, event.payload())
         return len(lapsed)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._changed.wait()
+            # A burst of keystrokes (across sessions too) becomes one write.
+            await asyncio.sleep(self._flush_interval)
+            self._changed.clear()
+            try:
+                await self.flush()
+            except Exception:  # kept for the next flush; the database may have blipped
+                log.exception("writing typing indicators failed")
+                self._changed.set()
+                await asyncio.sleep(1.0)
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from core import migrate
 from core.chat import store
-from core.chat.models import ChatMessagePublic, ChatSessionPublic, MessageRole
+from core.chat.models import ChatMessagePublic, ChatSessionPublic, MessageRole, as_utc
 from core.db import make_engine
 from core.models import utcnow
 
@@ -74,22 +74,30 @@ def test_messages_keep_order_text_and_sources(engine: Engine) -> None:
 def test_typing_rows_refresh_lapse_once_and_go_with_the_session(engine: Engine) -> None:
     chat = store.create_session(engine, owner="alice", title="t")
     assert chat.id is not None
-    started = store.set_typing(engine, session_id=chat.id, user_id="dana")
-    refreshed = store.set_typing(engine, session_id=chat.id, user_id="dana")
-    assert refreshed.id == started.id and refreshed.updated_at >= started.updated_at
-    store.set_typing(engine, session_id=chat.id, user_id="eve")
+    first = utcnow()
+    store.write_typing(engine, {(chat.id, "dana"): first, (chat.id, "eve"): first})
     since = utcnow() - timedelta(seconds=5)
+    before = store.active_typing(engine, session_id=chat.id, since=since)
+    store.write_typing(engine, {(chat.id, "dana"): first + timedelta(seconds=1)})
+    # An older change (a slower replica's batch) never moves an indicator back in time.
+    store.write_typing(engine, {(chat.id, "dana"): first - timedelta(seconds=1)})
     active = store.active_typing(engine, session_id=chat.id, since=since)
     assert [row.user_id for row in active] == ["dana", "eve"]
+    assert active[0].id == before[0].id, "a refresh updates the row, never adds one"
+    assert as_utc(active[0].updated_at) == as_utc(first + timedelta(seconds=1))
 
-    assert store.clear_typing(engine, session_id=chat.id, user_id="eve")
-    assert not store.clear_typing(engine, session_id=chat.id, user_id="eve")
-    future = utcnow() + timedelta(seconds=1)
+    store.write_typing(engine, {(chat.id, "eve"): None})
+    store.write_typing(engine, {(chat.id, "eve"): None})  # stopping twice is harmless
+    future = utcnow() + timedelta(seconds=2)
     taken = store.take_lapsed_typing(engine, cutoff=future)
     assert [row.user_id for row in taken] == ["dana"]
     assert store.take_lapsed_typing(engine, cutoff=future) == [], "each lapse is taken once"
 
-    store.set_typing(engine, session_id=chat.id, user_id="dana")
+    # A change for a session that no longer exists is dropped, not the rest of its batch.
+    store.write_typing(engine, {(chat.id, "dana"): utcnow(), (chat.id + 999, "ghost"): utcnow()})
+    assert [r.user_id for r in store.active_typing(engine, session_id=chat.id, since=since)] == [
+        "dana"
+    ]
     store.add_message(engine, session_id=chat.id, role=MessageRole.USER, content="q")
     assert not store.delete_session(engine, chat.id, owner="bob")
     assert store.delete_session(engine, chat.id, owner="alice")
