@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
 from core import offload
-from core.runtime import Resources, open_resources
+from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.settings import ConfigurationError, Settings, get_settings
 from core.temporal import connect_temporal
 from workflows.ingest import IngestDocumentWorkflow
@@ -79,6 +79,7 @@ async def run_worker(settings: Settings) -> None:
         )
         async with worker:
             log.info("worker polling task queue %s", settings.temporal_task_queue)
+            freeze_startup_heap()
             await stop.wait()
             log.info("shutting down")
     resources.close()

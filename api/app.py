@@ -23,7 +23,7 @@ from core.embeddings import Embedder
 from core.ingestion import IngestionService
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
-from core.runtime import Resources, open_resources
+from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.settings import Settings, get_settings
 from core.temporal import connect_temporal
 
@@ -38,6 +38,7 @@ async def _warm_up(resources: Resources, registry: ModelRegistry) -> None:
             await embedded.load()
     except Exception:  # a model that fails to load reports itself on first use, typed
         log.warning("model warm-up failed", exc_info=True)
+    freeze_startup_heap()
 
 
 def create_app(

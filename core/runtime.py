@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass, field
 
@@ -77,3 +78,15 @@ def ingest_options(settings: Settings) -> IngestOptions:
         heartbeat_timeout_seconds=settings.activity_heartbeat_timeout_seconds,
         failed_retention_hours=settings.failed_task_retention_hours,
     )
+
+
+def freeze_startup_heap() -> None:
+    """Exempt everything loaded so far (torch, transformers, the chat model, the Temporal
+    SDK: millions of objects that live as long as the process) from garbage collection.
+
+    A full collection walks every tracked object; over this heap that stalled the event loop
+    for 50-340 ms at a time, the whole tail of status and WebSocket latency. Frozen, a full
+    collection walks only what was made since.
+    """
+    gc.collect()
+    gc.freeze()
