@@ -23,20 +23,24 @@ WS_TOKEN_PREFIX = "bearer."
 MAX_OFFSET = 1_000_000_000
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency
+# in its thread pool, a thread hop per dependency per request that showed in status latency.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_ingestion(services: Annotated[Services, Depends(get_services)]) -> IngestionService:
+async def get_ingestion(services: Annotated[Services, Depends(get_services)]) -> IngestionService:
     return services.ingestion
 
 
-def get_settings_dep(services: Annotated[Services, Depends(get_services)]) -> Settings:
+async def get_settings_dep(services: Annotated[Services, Depends(get_services)]) -> Settings:
     return services.resources.settings
 
 
-def get_chat(connection: HTTPConnection) -> ChatService:
+async def get_chat(connection: HTTPConnection) -> ChatService:
     # HTTPConnection, not Request: WebSocket routes depend on this too.
     services: Services = connection.app.state.services
     return services.chat
@@ -58,9 +62,13 @@ def presented_key(connection: HTTPConnection) -> str | None:
     return None
 
 
-def get_principal(connection: HTTPConnection) -> str:
+async def get_principal(connection: HTTPConnection) -> str:
     """The principal every resource of this request belongs to (``local`` without keys);
     401 ``unauthorized`` when keys are on and none valid was sent."""
+    return _principal(connection)
+
+
+def _principal(connection: HTTPConnection) -> str:
     authenticator: Authenticator = connection.app.state.authenticator
     return authenticator.principal_for(presented_key(connection))
 
@@ -75,10 +83,10 @@ class SocketAuth:
     error: str | None = None
 
 
-def get_socket_auth(connection: HTTPConnection) -> SocketAuth:
+async def get_socket_auth(connection: HTTPConnection) -> SocketAuth:
     subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in _subprotocols(connection) else None
     try:
-        return SocketAuth(get_principal(connection), subprotocol)
+        return SocketAuth(_principal(connection), subprotocol)
     except UnauthorizedError as refused:
         return SocketAuth(None, subprotocol, refused.message)
 
