@@ -51,7 +51,9 @@ async def run_live(
     async with running_stack(workdir, logs) as stack:
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=120) as http:
             # Fan-out first, on the idle server: its memory per connection is then measured
-            # against a steady baseline, not one that ingestion moves by tens of MB.
+            # against a steady baseline, not one that ingestion moves by tens of MB. The API
+            # loads its models in the background after it starts answering: wait for that too.
+            await _until_memory_settles(stack.api_pid)
             if not chat["websocket"]:
                 result["fanout"] = {"status": "n/a (chat WebSocket missing)"}
             elif not chat["sessions"]:
@@ -67,6 +69,22 @@ async def run_live(
             )
     result["first_token"] = await _guard(first_token(workdir, runs=size.llm_runs))
     return result
+
+
+async def _until_memory_settles(
+    pid: int, *, within_mb: float = 2.0, steady_s: float = 3.0, limit_s: float = 120.0
+) -> None:
+    """Wait until ``pid``'s resident memory has moved less than ``within_mb`` for ``steady_s``."""
+    deadline = time.monotonic() + limit_s
+    low = high = rss_mb(pid) or 0.0
+    since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < steady_s:
+        await asyncio.sleep(0.25)
+        now = rss_mb(pid) or 0.0
+        low, high = min(low, now), max(high, now)
+        if high - low > within_mb:
+            low = high = now
+            since = time.monotonic()
 
 
 async def _guard(work: Any) -> dict[str, Any]:
