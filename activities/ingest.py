@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -20,7 +21,7 @@ from core import offload, pdf, tasks
 from core.embeddings import bundled_model_path, length_sorted_batches
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
-from core.storage import DocumentStorage
+from core.storage import Chunk, DocumentStorage
 from core.vectorstore import VectorStore
 from workflows.contracts import (
     Activity,
@@ -159,14 +160,7 @@ class IngestActivities:
             self._deps.engine, job.task_id, current_step=ProcessingStep.VECTORIZE
         )
         chunks = self._deps.storage.read_chunks(job.document_id, job.start, job.stop)
-        vectors = self._embed([chunk.text for chunk in chunks], first=job.start)
-        written = self._deps.vectors.upsert_chunks(
-            document_id=document.id,
-            filename=document.filename,
-            owner=document.owner,
-            chunks=chunks,
-            vectors=vectors,
-        )
+        written = self._embed_and_store(document, chunks, first=job.start)
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
@@ -175,21 +169,43 @@ class IngestActivities:
         )
         return VectorizeResult(vectors=written)
 
-    def _embed(self, texts: list[str], *, first: int) -> list[list[float]]:
-        """Embed in the embedding process, one model batch per call, so a cancel or a dead
-        worker is noticed between batches rather than after the whole activity."""
+    def _embed_and_store(self, document: Document, chunks: list[Chunk], *, first: int) -> int:
+        """Embed in the embedding process one model batch per call, so a cancel or a dead
+        worker is noticed between batches, and store each batch while the next one embeds."""
         config = self._deps.embedder
-        vectors: list[list[float]] = [[] for _ in texts]
-        done = 0
-        for batch in length_sorted_batches(texts, config.batch_size):
-            batch_vectors = offload.embedding_work.run(
-                activity.heartbeat, offload.embed_texts, config, [texts[i] for i in batch]
-            )
-            for index, vector in zip(batch, batch_vectors, strict=True):
-                vectors[index] = vector
-            done += len(batch)
-            activity.heartbeat(first + done)
-        return vectors
+        pool = offload.embedding_work
+        batches = length_sorted_batches([chunk.text for chunk in chunks], config.batch_size)
+
+        def start(batch: list[int]) -> Future[list[list[float]]]:
+            return pool.submit(offload.embed_texts, config, [chunks[i].text for i in batch])
+
+        written = done = 0
+        submitted: list[Future[list[list[float]]]] = []
+        waiting: tuple[list[int], Future[list[list[float]]]] | None = None
+        try:
+            for batch in [*batches, None]:
+                # The next batch is queued before this one is collected: the model never waits.
+                queued = None
+                if batch is not None:
+                    queued = (batch, start(batch))
+                    submitted.append(queued[1])
+                if waiting is not None:
+                    stored, future = waiting
+                    vectors = pool.result(future, activity.heartbeat)
+                    written += self._deps.vectors.upsert_chunks(
+                        document_id=document.id,
+                        filename=document.filename,
+                        owner=document.owner,
+                        chunks=[chunks[i] for i in stored],
+                        vectors=vectors,
+                    )
+                    done += len(stored)
+                    activity.heartbeat(first + done)
+                waiting = queued
+        finally:
+            for future in submitted:  # cancelled or failed: embed nothing nobody will store
+                future.cancel()
+        return written
 
     @activity.defn(name=Activity.RECORD_STATE)
     def record_task_state(self, state: TaskState) -> None:

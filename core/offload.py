@@ -63,12 +63,6 @@ class ChildPool:
                 )
             return self._pool
 
-    def _discard(self, broken: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is broken:
-                self._pool = None
-        broken.shutdown(wait=False, cancel_futures=True)
-
     def run(
         self,
         heartbeat: Callable[[], object],
@@ -77,8 +71,17 @@ class ChildPool:
         **kwargs: P.kwargs,
     ) -> R:
         """Run ``fn`` in the child process, calling ``heartbeat`` every second while it works."""
-        executor = self._executor()
-        future: Future[R] = executor.submit(fn, *args, **kwargs)
+        return self.result(self.submit(fn, *args, **kwargs), heartbeat)
+
+    def submit(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Start ``fn`` in the child process; collect it with :meth:`result`."""
+        try:
+            return self._executor().submit(fn, *args, **kwargs)
+        except BrokenProcessPool as exc:
+            raise self._died(exc) from exc
+
+    def result(self, future: Future[R], heartbeat: Callable[[], object]) -> R:
+        """Wait for ``future``, calling ``heartbeat`` every second."""
         try:
             while True:
                 try:
@@ -86,14 +89,17 @@ class ChildPool:
                 except FutureTimeout:
                     heartbeat()
         except BrokenProcessPool as exc:
-            self._discard(executor)
-            raise ChildProcessDied(f"the {self.name} process died: {exc}") from exc
+            raise self._died(exc) from exc
         finally:
             # Cancelled while waiting (the activity was cancelled): don't start it if queued.
             future.cancel()
 
-    def submit(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
-        return self._executor().submit(fn, *args, **kwargs)
+    def _died(self, exc: BrokenProcessPool) -> ChildProcessDied:
+        with self._lock:
+            broken, self._pool = self._pool, None
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+        return ChildProcessDied(f"the {self.name} process died: {exc}")
 
     def shutdown(self) -> None:
         with self._lock:
