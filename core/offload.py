@@ -17,13 +17,14 @@ import multiprocessing
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from core import pdf
 from core.storage import PageText, read_jsonl, write_jsonl
@@ -42,13 +43,18 @@ class ChildProcessDied(RuntimeError):
 
 
 class ChildPool:
-    """One lazily started child process that runs functions for activities."""
+    """A lazily started child process that runs functions for activities."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.niceness = DEFAULT_NICENESS
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        # Which pool ran a future: only that one is discarded when its process dies, never a
+        # fresh one another thread started meanwhile.
+        self._pool_of: weakref.WeakKeyDictionary[Future[Any], ProcessPoolExecutor] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -75,10 +81,13 @@ class ChildPool:
 
     def submit(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Start ``fn`` in the child process; collect it with :meth:`result`."""
+        executor = self._executor()
         try:
-            return self._executor().submit(fn, *args, **kwargs)
+            future = executor.submit(fn, *args, **kwargs)
         except BrokenProcessPool as exc:
-            raise self._died(exc) from exc
+            raise self._died(exc, executor) from exc
+        self._pool_of[future] = executor
+        return future
 
     def result(self, future: Future[R], heartbeat: Callable[[], object]) -> R:
         """Wait for ``future``, calling ``heartbeat`` every second."""
@@ -89,14 +98,15 @@ class ChildPool:
                 except FutureTimeout:
                     heartbeat()
         except BrokenProcessPool as exc:
-            raise self._died(exc) from exc
+            raise self._died(exc, self._pool_of.get(future)) from exc
         finally:
             # Cancelled while waiting (the activity was cancelled): don't start it if queued.
             future.cancel()
 
-    def _died(self, exc: BrokenProcessPool) -> ChildProcessDied:
+    def _died(self, exc: BrokenProcessPool, broken: ProcessPoolExecutor | None) -> ChildProcessDied:
         with self._lock:
-            broken, self._pool = self._pool, None
+            if broken is not None and self._pool is broken:
+                self._pool = None
         if broken is not None:
             broken.shutdown(wait=False, cancel_futures=True)
         return ChildProcessDied(f"the {self.name} process died: {exc}")
