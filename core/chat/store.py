@@ -151,6 +151,7 @@ def write_typing(engine: Engine, changes: TypingChanges) -> None:
     try:
         _write_typing(engine, started, stopped)
     except IntegrityError:
+        _write_typing(engine, [], stopped)
         for row in started:
             with contextlib.suppress(IntegrityError):
                 _write_typing(engine, [row], [])

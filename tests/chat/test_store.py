@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine
 
-from core import migrate
 from core.chat import store
 from core.chat.models import ChatMessagePublic, ChatSessionPublic, MessageRole, as_utc
-from core.db import make_engine
 from core.models import utcnow
 
 SOURCE = {
@@ -22,14 +18,6 @@ SOURCE = {
     "snippet": "Copenhagen — København, «ø»",
     "score": 0.81,
 }
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_sessions_are_per_owner_and_ordered_by_activity(engine: Engine) -> None:
@@ -94,7 +82,15 @@ def test_typing_rows_refresh_lapse_once_and_go_with_the_session(engine: Engine) 
     assert store.take_lapsed_typing(engine, cutoff=future) == [], "each lapse is taken once"
 
     # A change for a session that no longer exists is dropped, not the rest of its batch.
-    store.write_typing(engine, {(chat.id, "dana"): utcnow(), (chat.id + 999, "ghost"): utcnow()})
+    store.write_typing(engine, {(chat.id, "eve"): utcnow()})
+    store.write_typing(
+        engine,
+        {
+            (chat.id, "dana"): utcnow(),
+            (chat.id, "eve"): None,
+            (chat.id + 999, "ghost"): utcnow(),
+        },
+    )
     assert [r.user_id for r in store.active_typing(engine, session_id=chat.id, since=since)] == [
         "dana"
     ]
