@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,24 +84,13 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text))
 
-    def embed(
-        self,
-        texts: Sequence[str],
-        *,
-        on_batch: Callable[[int], None] | None = None,
-    ) -> list[list[float]]:
-        """Embed ``texts`` (L2-normalised). ``on_batch(done)`` is called after each batch."""
-        if not texts:
-            return []
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed ``texts`` (L2-normalised)."""
         vectors: list[list[float]] = [[] for _ in texts]
-        done = 0
         for batch_ids in length_sorted_batches(texts, self.batch_size):
             batch_vectors = self._embed_batch([texts[i] for i in batch_ids])
             for index, vector in zip(batch_ids, batch_vectors, strict=True):
                 vectors[index] = vector
-            done += len(batch_ids)
-            if on_batch is not None:
-                on_batch(done)
         return vectors
 
     def embed_query(self, text: str) -> list[float]:

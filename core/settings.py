@@ -124,7 +124,6 @@ class Settings(BaseSettings):
     # Connection caps: beyond them a new socket is closed with 1013 (try again later).
     ws_max_connections_per_session: int = Field(default=32, ge=1)
     ws_max_connections: int = Field(default=1000, ge=1)
-    # --- end issue 7 ---
 
     @field_validator("data_dir", "uploads_dir", "artifacts_dir")
     @classmethod
@@ -186,8 +185,6 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(problem)
         return self
-
-    # --- end issue 5 ---
 
     @field_validator("api_keys", mode="before")
     @classmethod
