@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from core import migrate
+from core.db import make_engine
 from core.embeddings import Embedder
 from core.settings import Settings
 from core.vectorstore import VectorStore
-from tests.helpers import Outage
+from tests.helpers import Outage, stack_settings
 from tests.postgres import PostgresCluster, PostgresNotAvailableError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,6 +78,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return cluster.url(cluster.create_database())
 
 
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A database of each kind, migrated to head."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder()
@@ -83,15 +94,7 @@ def embedder() -> Embedder:
 
 @pytest.fixture
 def settings(tmp_path: Path, temporal_env: WorkflowEnvironment) -> Iterator[Settings]:
-    target = temporal_env.client.service_client.config.target_host
-    yield Settings(
-        data_dir=tmp_path / "data",
-        temporal_address=target,
-        # A fresh task queue per test: no test's worker picks up another test's work.
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:12]}",
-        embedded_worker=True,
-        activity_max_attempts=2,
-    )
+    yield stack_settings(tmp_path / "data", temporal_env, activity_max_attempts=2)
 
 
 # The vector store is the one part whose outage can only be simulated: no Qdrant server runs on

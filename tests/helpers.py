@@ -4,17 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import time
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from core.embeddings import Embedder
 from core.settings import Settings
 
 TERMINAL = {"completed", "cancelled"}
+WORKER_HEALTHCHECK = Path(__file__).resolve().parent.parent / "deploy" / "worker_healthcheck.py"
+
+
+def load_worker_healthcheck() -> ModuleType:
+    """deploy/worker_healthcheck.py, a script rather than a package module."""
+    spec = importlib.util.spec_from_file_location("worker_healthcheck", WORKER_HEALTHCHECK)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stack_settings(data_dir: Path, temporal_env: WorkflowEnvironment, **overrides: Any) -> Settings:
+    """Settings for an API with its embedded worker on the test Temporal server."""
+    return Settings(
+        data_dir=data_dir,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        # A fresh task queue per stack: no test's worker picks up another test's work.
+        temporal_task_queue=f"test-{uuid.uuid4().hex[:12]}",
+        embedded_worker=True,
+        **overrides,
+    )
 
 
 @contextlib.asynccontextmanager

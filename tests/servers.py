@@ -5,7 +5,6 @@ free port in the tests' event loop, the embedded worker, the real pipeline and m
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from core.embeddings import Embedder
-from core.settings import Settings
 from tests.chat.conftest import serve
-from tests.helpers import upload, wait_for_status
+from tests.helpers import stack_settings, upload, wait_for_status
 
 # Small: a 2-core machine streams this in a few seconds, and it is still several pieces.
 MAX_TOKENS = 24
@@ -41,15 +39,8 @@ async def live_api(
     ingest: bool = True,
     **overrides: Any,
 ) -> AsyncIterator[LiveApi]:
-    defaults: dict[str, Any] = {
-        "data_dir": data_dir,
-        "temporal_address": temporal_env.client.service_client.config.target_host,
-        "temporal_task_queue": f"test-{uuid.uuid4().hex[:12]}",
-        "embedded_worker": True,
-        "activity_max_attempts": 2,
-        "llm_max_tokens": MAX_TOKENS,
-    }
-    settings = Settings(**(defaults | overrides))
+    defaults: dict[str, Any] = {"activity_max_attempts": 2, "llm_max_tokens": MAX_TOKENS}
+    settings = stack_settings(data_dir, temporal_env, **(defaults | overrides))
     async with serve(create_app(settings, embedder=embedder)) as address:
         url = f"http://{address}"
         async with httpx.AsyncClient(base_url=url, timeout=120) as http:

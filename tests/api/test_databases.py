@@ -16,27 +16,10 @@ import httpx
 
 from api.app import create_app
 from core.embeddings import Embedder
-from core.llm import ChatTurn, ModelRegistry
+from core.llm import ModelRegistry
 from core.settings import Settings
+from tests.chat.fakes import QuotingModel
 from tests.helpers import upload, wait_for_status
-
-
-class QuotingModel:
-    """Answers with the first words of the last user turn: fast and deterministic."""
-
-    name = "quoting"
-    backend = "test"
-    description = "Quotes the prompt back."
-
-    async def available(self) -> bool:
-        return True
-
-    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
-        for word in turns[-1].content.split()[:8]:
-            yield word + " "
-
-    async def aclose(self) -> None:
-        return None
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,6 @@ only the task row and the closed workflow stay, as the record of why.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from core import tasks
 from core.embeddings import Embedder
 from core.models import Document, FileProcessingTask
 from core.settings import Settings
-from tests.helpers import wait_for_status
+from tests.helpers import stack_settings, wait_for_status
 from tests.pdfs import bomb_pdf, text_pdf
 
 MAX_UPLOAD = 300_000
@@ -59,11 +58,9 @@ class Stack:
 async def stack(
     tmp_path_factory: pytest.TempPathFactory, temporal_env: WorkflowEnvironment, embedder: Embedder
 ) -> AsyncIterator[Stack]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("hostile") / "data",
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:12]}",
-        embedded_worker=True,
+    settings = stack_settings(
+        tmp_path_factory.mktemp("hostile") / "data",
+        temporal_env,
         activity_max_attempts=5,
         max_upload_bytes=MAX_UPLOAD,
         max_pages=MAX_PAGES,

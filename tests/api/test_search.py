@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from core.embeddings import Embedder
-from core.settings import Settings
-from tests.helpers import api_client, upload, wait_for_status
+from tests.helpers import api_client, stack_settings, upload, wait_for_status
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -23,11 +21,9 @@ async def indexed(
     embedder: Embedder,
     corpus: Path,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("search") / "data",
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:12]}",
-        embedded_worker=True,
+    settings = stack_settings(
+        tmp_path_factory.mktemp("search") / "data",
+        temporal_env,
         activity_max_attempts=2,
     )
     async with api_client(settings, embedder) as client:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +30,8 @@ from core.embeddings import Embedder
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
 from core.llm.ollama import OllamaChatModel
-from core.settings import Settings
 from tests.chat.fakes import BrokenModel, EndlessModel
-from tests.helpers import upload, wait_for_status
+from tests.helpers import stack_settings, upload, wait_for_status
 
 # Small enough for a 2-core machine, long enough to stream several pieces.
 MAX_TOKENS = 24
@@ -101,11 +99,9 @@ async def live(
     embedder: Embedder,
     corpus: Path,
 ) -> AsyncIterator[LiveServer]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("chat") / "data",
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:12]}",
-        embedded_worker=True,
+    settings = stack_settings(
+        tmp_path_factory.mktemp("chat") / "data",
+        temporal_env,
         activity_max_attempts=2,
         llm_max_tokens=MAX_TOKENS,
         typing_ttl_seconds=TYPING_TTL,

@@ -76,3 +76,21 @@ class QuickModel:
 
     async def aclose(self) -> None:
         return None
+
+
+class QuotingModel:
+    """Answers with the first words of the last user turn: fast and deterministic."""
+
+    name = "quoting"
+    backend = "test"
+    description = "Quotes the prompt back."
+
+    async def available(self) -> bool:
+        return True
+
+    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
+        for word in turns[-1].content.split()[:8]:
+            yield word + " "
+
+    async def aclose(self) -> None:
+        return None

@@ -25,9 +25,9 @@ from api.app import create_app
 from core.chat.service import ChatService
 from core.embeddings import Embedder
 from core.llm import ModelRegistry
-from core.settings import Settings
 from tests.chat.conftest import receive_answer, receive_type, serve, until
 from tests.chat.fakes import QuickModel
+from tests.helpers import stack_settings
 
 MAX_FRAME = 2048
 RATE, BURST = 2.0, 4
@@ -62,11 +62,9 @@ class Limited:
 async def limited(
     tmp_path_factory: pytest.TempPathFactory, temporal_env: WorkflowEnvironment, embedder: Embedder
 ) -> AsyncIterator[Limited]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("limits") / "data",
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:12]}",
-        embedded_worker=True,
+    settings = stack_settings(
+        tmp_path_factory.mktemp("limits") / "data",
+        temporal_env,
         ws_max_message_bytes=MAX_FRAME,
         ws_rate_limit_per_second=RATE,
         ws_rate_limit_burst=BURST,

@@ -26,6 +26,7 @@ TABLES = {"document", "fileprocessingtask", "chatsession", "chatmessage", "typin
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
+    """An empty database: unlike the shared fixture, not migrated."""
     engine = make_engine(database_url)
     yield engine
     engine.dispose()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from core import migrate, tasks
-from core.db import make_engine
+from core import tasks
 from core.models import (
     Document,
     DocumentStatus,
@@ -19,14 +17,6 @@ from core.models import (
     ProcessingStep,
 )
 from workflows.contracts import Progress
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def new_document(

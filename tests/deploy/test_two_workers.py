@@ -16,9 +16,7 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import Engine
-from temporalio.api.enums.v1 import EventType, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,6 +27,7 @@ from core.runtime import open_resources
 from core.settings import Settings
 from core.uploads import ReceivedFile
 from core.vectorstore import VectorStore
+from tests.helpers import load_worker_healthcheck
 from tests.postgres import PostgresCluster
 from tests.processes import Service, services, start_worker
 
@@ -50,28 +49,12 @@ def unique_copy(source: Path, uploads: Path) -> ReceivedFile:
     )
 
 
-async def pollers(client: Client, task_queue: str) -> set[str]:
-    identities: set[str] = set()
-    for queue_type in (
-        TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    ):
-        response = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=queue_type,
-            )
-        )
-        identities.update(poller.identity for poller in response.pollers)
-    return identities
-
-
 def pid_of(identity: str) -> int:
     return int(identity.split("@", 1)[0])  # the SDK's default identity: <pid>@<host>
 
 
 async def wait_for_pollers(client: Client, task_queue: str, workers: list[Service]) -> None:
+    pollers = load_worker_healthcheck().poller_identities
     wanted = {worker.pid for worker in workers}
     deadline = time.monotonic() + 180
     while {pid_of(identity) for identity in await pollers(client, task_queue)} != wanted:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import socket
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from temporalio import workflow
@@ -15,8 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from core.settings import Settings
-
-SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "worker_healthcheck.py"
+from tests.helpers import load_worker_healthcheck
 
 
 @workflow.defn(name="HealthcheckProbe")
@@ -24,14 +20,6 @@ class ProbeWorkflow:
     @workflow.run
     async def run(self) -> None:
         return None
-
-
-def load_healthcheck() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("worker_healthcheck", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> bool:
@@ -44,7 +32,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
 
 
 def test_identity_must_name_this_host() -> None:
-    healthcheck = load_healthcheck()
+    healthcheck = load_worker_healthcheck()
     assert healthcheck.names_host("17@3f2a9c0d1b2e", "3f2a9c0d1b2e")
     assert not healthcheck.names_host("17@3f2a9c0d1b2e-other", "3f2a9c0d1b2e")
     assert not healthcheck.names_host("custom-identity", "3f2a9c0d1b2e")
@@ -53,7 +41,7 @@ def test_identity_must_name_this_host() -> None:
 async def test_healthy_only_while_this_host_polls(
     temporal_env: WorkflowEnvironment, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    healthcheck = load_healthcheck()
+    healthcheck = load_worker_healthcheck()
     hostname = socket.gethostname()
     # main() reads its settings from the environment, as in the container.
     monkeypatch.setenv("DOCCHAT_TEMPORAL_ADDRESS", settings.temporal_address)
