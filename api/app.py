@@ -69,6 +69,7 @@ def create_app(
         )
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(registry.aclose)
+            stack.push_async_callback(ingestion.aclose)
             await chat_service.start()
             stack.push_async_callback(chat_service.stop)
             if settings.embedded_worker:

@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 from core import tasks
 from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from core.models import Document, DocumentStatus, FileProcessingTask, ProcessingStatus
+from core.progress_cache import ProgressCache
 from core.runtime import Resources, ingest_options
 from core.task_history import TaskHistory, summarize
 from core.uploads import ReceivedFile
@@ -78,6 +79,15 @@ class TaskView:
     activity: ActivityAttempt | None
 
     @property
+    def owner(self) -> str:
+        return self.task.owner
+
+    @property
+    def live(self) -> bool:
+        """Still running by its row and its workflow: worth keeping fresh for readers."""
+        return self.task.status in ACTIVE_STATUSES and not self.ended
+
+    @property
     def ended(self) -> bool:
         """Nothing will change any more: completed, cancelled, or failed beyond a retry."""
         status = self.progress.status
@@ -119,6 +129,10 @@ class IngestionService:
     def __init__(self, resources: Resources, client: Client) -> None:
         self._resources = resources
         self._client = client
+        self._views: ProgressCache[TaskView] = ProgressCache(self._read)
+
+    async def aclose(self) -> None:
+        await self._views.aclose()
 
     @property
     def _engine(self) -> Engine:
@@ -137,6 +151,9 @@ class IngestionService:
             if existing is None:
                 raise
             return existing
+        # Until the workflow runs its first task, the row's "queued" is its whole state: polls
+        # right after the upload need not wait for that task (under a burst, a query does).
+        self._views.put(task.id, TaskView(task, _progress_from_row(task), "database", None))
         return StartedTask(task=task, duplicate=False)
 
     async def _existing_copy(self, received: ReceivedFile, *, owner: str) -> StartedTask | None:
@@ -195,6 +212,16 @@ class IngestionService:
         self._resources.storage.remove_document(document.id, document.stored_name)
 
     async def view(self, task_id: str, *, owner: str) -> TaskView:
+        """The task as clients see it; a running one's view may be a refresh interval old."""
+        cached = self._views.get(task_id, owner=owner)
+        if cached is not None:
+            return cached
+        view = await self.fresh_view(task_id, owner=owner)
+        self._views.put(task_id, view)
+        return view
+
+    async def fresh_view(self, task_id: str, *, owner: str) -> TaskView:
+        """The task as it is now: for deciding what to do with it."""
         task = await asyncio.to_thread(tasks.get_task, self._engine, task_id)
         if task is None or task.owner != owner:
             raise NotFoundError(f"No processing task {task_id}.", error_code="task_not_found")
@@ -204,7 +231,19 @@ class IngestionService:
         rows = await asyncio.to_thread(
             tasks.list_tasks, self._engine, owner=owner, statuses=ACTIVE_STATUSES
         )
-        return list(await asyncio.gather(*(self._view(task) for task in rows)))
+        return list(await asyncio.gather(*(self._cached_view(task) for task in rows)))
+
+    async def _cached_view(self, task: FileProcessingTask) -> TaskView:
+        cached = self._views.get(task.id, owner=task.owner)
+        if cached is not None:
+            return cached
+        view = await self._view(task)
+        self._views.put(task.id, view)
+        return view
+
+    async def _read(self, task_id: str) -> TaskView | None:
+        task = await asyncio.to_thread(tasks.get_task, self._engine, task_id)
+        return None if task is None else await self._view(task)
 
     async def _view(self, task: FileProcessingTask) -> TaskView:
         if task.status in FINAL_STATUSES:
@@ -253,7 +292,7 @@ class IngestionService:
 
     async def retry(self, task_id: str, *, owner: str) -> TaskView:
         """Resume a failed task at the step that failed, keeping all finished work."""
-        view = await self.view(task_id, owner=owner)
+        view = await self.fresh_view(task_id, owner=owner)
         progress = view.progress
         if progress.status != Status.FAILED:
             raise ConflictError(
@@ -271,10 +310,11 @@ class IngestionService:
         await handle.signal(RETRY_SIGNAL)
         # The signal is handled on the workflow's next task; wait briefly so the answer shows it.
         for _ in range(40):
-            view = await self.view(task_id, owner=owner)
+            view = await self.fresh_view(task_id, owner=owner)
             if view.progress.status != Status.FAILED:
                 break
             await asyncio.sleep(0.05)
+        self._views.put(task_id, view)
         return view
 
     async def retry_failed(self, *, owner: str) -> RetrySummary:
@@ -299,7 +339,7 @@ class IngestionService:
         return summary
 
     async def cancel(self, task_id: str, *, owner: str) -> TaskView:
-        view = await self.view(task_id, owner=owner)
+        view = await self.fresh_view(task_id, owner=owner)
         if view.progress.status in (Status.COMPLETED, Status.CANCELLED) or (
             view.progress.status == Status.FAILED and not view.progress.retryable
         ):
@@ -309,6 +349,7 @@ class IngestionService:
                 details={"status": view.progress.status},
             )
         await self._client.get_workflow_handle(view.task.workflow_id).cancel()
+        self._views.forget(task_id)
         return view
 
     async def history(self, task_id: str, *, owner: str) -> TaskHistory:
@@ -344,6 +385,7 @@ class IngestionService:
             raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
         task = await asyncio.to_thread(tasks.latest_task_for, self._engine, document_id)
         if task is not None:
+            self._views.forget(task.id)
             await self.cancel_and_wait(task.workflow_id)
         await asyncio.to_thread(self._resources.vectors.delete_document, document_id)
         await asyncio.to_thread(self._forget, document)
