@@ -367,15 +367,17 @@ async def chat_socket(
         return
     client = SocketClient(chat, connection, owner=auth.principal)
     await client.send(ConnectedEvent(session_id=session_id, connection_id=connection.id).payload())
+    peer_closed = False
     try:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                peer_closed = True
                 break
             if not await client.receive(message):
                 break
     finally:
-        await chat.connections.disconnect(connection)
+        await chat.connections.disconnect(connection, peer_closed=peer_closed)
         if chat.connections.count(session_id) == 0:  # no one left here to show progress to
             await chat.task_watchers.stop_session(session_id)
 

@@ -122,9 +122,15 @@ class ConnectionManager:
         return connection
 
     async def disconnect(
-        self, connection: Connection, *, code: int = CLOSE_NORMAL, reason: str | None = None
+        self,
+        connection: Connection,
+        *,
+        code: int = CLOSE_NORMAL,
+        reason: str | None = None,
+        peer_closed: bool = False,
     ) -> None:
-        """Remove the client, stop its sender and close its socket; safe to call twice."""
+        """Remove the client, stop its sender and close its socket (unless the client closed it
+        already: ``peer_closed``); safe to call twice."""
         if not connection.open:
             return
         connection.open = False
@@ -137,6 +143,11 @@ class ConnectionManager:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+        if peer_closed:
+            # Closing a closed socket only raises, and the failed close (an exception, its
+            # traceback and wait_for's task) is a reference cycle per client: garbage that
+            # only a full collection frees, a pause of 100-250 ms after 1,000 clients leave.
+            return
         # A client that stopped reading may never take the close frame; do not wait on it.
         # The socket may already be gone too: closing is best effort.
         with contextlib.suppress(Exception):
