@@ -347,13 +347,16 @@ async function uploadOne(file) {
     // Sending the bytes is the first part of the upload quarter of the bar.
     const accepted = await sendFile(file, (fraction) => setBar(row, fraction * 20));
     row.taskId = accepted.task_id;
+    documentNames.set(accepted.document_id, accepted.filename);
     const existing = rows.get(accepted.task_id);
     if (existing && existing !== row) {
-      row.item.remove(); // the same task is shown already (a duplicate upload)
+      // The same task is shown already: a duplicate upload, or the page's list of active
+      // tasks found it before this answer came (then its row had no name yet).
+      setRowName(existing, accepted.filename);
+      row.item.remove();
       return;
     }
     rows.set(accepted.task_id, row);
-    documentNames.set(accepted.document_id, accepted.filename);
     if (accepted.duplicate) row.detail.textContent = "Already uploaded: this is the existing copy.";
     follow(accepted.task_id);
     chat.watch([accepted.task_id]);
