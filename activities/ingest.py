@@ -170,11 +170,12 @@ class IngestActivities:
         return VectorizeResult(vectors=written)
 
     def _embed_and_store(self, document: Document, chunks: list[Chunk], *, first: int) -> int:
-        """Embed in the embedding process one model batch per call, so a cancel or a dead
-        worker is noticed between batches, and store each batch while the next one embeds."""
+        """Embed in the embedding process a model batch per stream per call, so a cancel or a
+        dead worker is noticed between calls, and store each call's vectors while the next
+        call embeds."""
         config = self._deps.embedder
         pool = offload.embedding_work
-        batches = length_sorted_batches([chunk.text for chunk in chunks], config.batch_size)
+        batches = length_sorted_batches([chunk.text for chunk in chunks], config.texts_per_call)
 
         def start(batch: list[int]) -> Future[list[list[float]]]:
             return pool.submit(offload.embed_texts, config, [chunks[i].text for i in batch])

@@ -43,6 +43,7 @@ def run_inprocess(
             device=settings.embedding_device,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
+            streams=settings.embedding_streams,
             precision=settings.embedding_precision,
         )
     chunker = TokenChunker(

@@ -198,6 +198,7 @@ class EmbedderConfig:
     device: str
     batch_size: int
     threads: int | None
+    streams: int | None
     precision: Precision
 
     def load(self) -> Embedder:
@@ -208,8 +209,16 @@ class EmbedderConfig:
             device=self.device,
             batch_size=self.batch_size,
             threads=self.threads,
+            streams=self.streams,
             precision=self.precision,
         )
+
+    @property
+    def texts_per_call(self) -> int:
+        """A model batch for each stream: what keeps every stream busy in one call."""
+        from core.embeddings import resolve_streams
+
+        return self.batch_size * resolve_streams(self.streams, self.device, self.threads)
 
 
 _embedders: dict[EmbedderConfig, Embedder] = {}

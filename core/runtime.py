@@ -32,6 +32,7 @@ class Resources:
             device=self.settings.embedding_device,
             batch_size=self.settings.embedding_batch_size,
             threads=self.settings.embedding_threads,
+            streams=self.settings.embedding_streams,
             precision=self.settings.embedding_precision,
         )
 

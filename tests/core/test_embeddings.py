@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.embeddings import Embedder, native_bfloat16, resolve_precision
+from core.embeddings import (
+    Embedder,
+    native_bfloat16,
+    resolve_precision,
+    resolve_streams,
+    usable_cores,
+)
 
 TEXTS = [
     "Ein topologischer Raum ist eine Menge mit einem System offener Teilmengen.",
@@ -43,3 +49,34 @@ def test_ranking_is_the_same_in_either_precision(precision: str) -> None:
     query = torch.tensor(embedder.embed_query("Was ist ein topologischer Raum?"))
     ranked = torch.tensor(embedder.embed(TEXTS)) @ query
     assert ranked.argmax().item() == 0
+
+
+def test_streams_embed_exactly_what_one_stream_embeds(embedder: Embedder) -> None:
+    # Many batches of uneven lengths: both streams busy, results put back in input order.
+    texts = [f"{text} ({n})" for n in range(9) for text in TEXTS]
+    streamed = Embedder(batch_size=4, streams=2)
+    assert streamed.streams == 2
+    one = torch.tensor(embedder.embed(texts))
+    two = torch.tensor(streamed.embed(texts))
+    assert torch.allclose(one, two, atol=1e-5)
+
+
+def test_concurrent_callers_share_the_streams_safely() -> None:
+    # Callers on several threads (the API embeds questions from a thread pool) never use the
+    # tokenizer at once, which fast tokenizers refuse ("Already borrowed").
+    from concurrent.futures import ThreadPoolExecutor
+
+    streamed = Embedder(batch_size=2, streams=2)
+    expected = streamed.embed(TEXTS)
+    with ThreadPoolExecutor(4) as callers:
+        results = list(callers.map(lambda _: streamed.embed(TEXTS), range(8)))
+    for result in results:
+        assert torch.allclose(torch.tensor(result), torch.tensor(expected), atol=1e-5)
+
+
+def test_streams_default_to_two_on_a_multicore_cpu_and_respect_a_thread_budget() -> None:
+    assert resolve_streams(3, "cpu") == 3
+    assert resolve_streams(None, "cuda") == 1
+    assert resolve_streams(None, "cpu", threads=1) == 1
+    assert resolve_streams(None, "cpu", threads=8) == 2
+    assert resolve_streams(None, "cpu") == (2 if usable_cores() >= 2 else 1)

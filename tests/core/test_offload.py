@@ -43,7 +43,12 @@ def test_a_dead_child_is_a_typed_failure_and_the_next_call_gets_a_new_one(
 
 def test_embedding_process_gives_the_in_process_vectors(embedder: Embedder) -> None:
     config = offload.EmbedderConfig(
-        model_path=None, device="cpu", batch_size=8, threads=None, precision="float32"
+        model_path=None,
+        device="cpu",
+        batch_size=8,
+        threads=None,
+        streams=None,
+        precision="float32",
     )
     texts = ["Was ist ein topologischer Raum?", "The smallest state in the world."]
     pool = offload.ChildPool("embedding-test")
