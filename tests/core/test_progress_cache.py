@@ -63,6 +63,12 @@ async def cache(source: Source, clock: Clock) -> AsyncIterator[ProgressCache[Vie
     await views.aclose()
 
 
+def watch(cache: ProgressCache[View]) -> None:
+    """A running task that somebody reads: its refresher runs."""
+    cache.put("t1", View("alice", 1))
+    assert cache.get("t1", owner="alice") == View("alice", 1)
+
+
 async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -108,32 +114,23 @@ async def test_many_readers_cost_one_refresh_per_interval(
     assert source.calls - calls <= 12
 
 
-async def test_refreshing_stops_when_the_task_stops_running(
-    cache: ProgressCache[View], source: Source
+@pytest.mark.parametrize(
+    "latest", [View("alice", 4, live=False), None], ids=["stopped running", "gone"]
+)
+async def test_refreshing_stops_when_the_task_stops_running_or_is_gone(
+    cache: ProgressCache[View], source: Source, latest: View | None
 ) -> None:
-    cache.put("t1", View("alice", 1))
-    cache.get("t1", owner="alice")
-    source.state = View("alice", 4, live=False)
+    watch(cache)
+    source.state = latest
     await until(lambda: cache.refreshing == 0)
     # The last running view is not served on: the next reader asks afresh.
-    assert cache.get("t1", owner="alice") is None
-
-
-async def test_refreshing_stops_when_the_task_is_gone(
-    cache: ProgressCache[View], source: Source
-) -> None:
-    cache.put("t1", View("alice", 1))
-    cache.get("t1", owner="alice")
-    source.state = None
-    await until(lambda: cache.refreshing == 0)
     assert cache.get("t1", owner="alice") is None
 
 
 async def test_refreshing_stops_when_nobody_reads(
     cache: ProgressCache[View], source: Source, clock: Clock
 ) -> None:
-    cache.put("t1", View("alice", 1))
-    cache.get("t1", owner="alice")
+    watch(cache)
     await until(lambda: source.calls >= 2)
     clock.now += cache.linger_s + 0.1
     await until(lambda: cache.refreshing == 0)
@@ -145,8 +142,7 @@ async def test_refreshing_stops_when_nobody_reads(
 async def test_a_view_older_than_max_age_is_not_served(
     cache: ProgressCache[View], source: Source, clock: Clock
 ) -> None:
-    cache.put("t1", View("alice", 1))
-    cache.get("t1", owner="alice")
+    watch(cache)
     source.failing = True  # the refresher keeps failing: the view cannot be renewed
     await until(lambda: source.calls >= 2)
     clock.now += cache.max_age_s / 2
@@ -158,8 +154,7 @@ async def test_a_view_older_than_max_age_is_not_served(
 async def test_forget_drops_the_view_and_its_refresher(
     cache: ProgressCache[View], source: Source
 ) -> None:
-    cache.put("t1", View("alice", 1))
-    cache.get("t1", owner="alice")
+    watch(cache)
     assert cache.refreshing == 1
     cache.forget("t1")
     assert cache.get("t1", owner="alice") is None
@@ -195,8 +190,7 @@ async def test_a_slow_refresh_never_replaces_a_newer_view(
         return View("alice", 1)  # what the workflow said when this refresh began
 
     cache._fetch = slow_fetch
-    cache.put("t1", View("alice", 1))
-    cache.get("t1", owner="alice")
+    watch(cache)
     await asyncio.wait_for(asked.wait(), 2)
     clock.now += 0.5
     cache.put("t1", View("alice", 3))  # a reader's own, newer answer
