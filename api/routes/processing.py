@@ -42,6 +42,10 @@ async def retry_all(ingestion: IngestionDep, owner: PrincipalDep) -> Envelope[Re
     response_model=Envelope[TaskStatus],
     summary="A task's status and per-step progress",
     responses=error_responses(404),
+    description="A running task's status is its workflow's state (`source: workflow`). Polls "
+    "of one task share a view that is renewed every 0.25 s while anyone reads it, so it can be "
+    "up to about a second old. Just after the upload, and once the task has finished, the "
+    "stored row answers (`source: database`).",
 )
 async def task_status(
     task_id: str, ingestion: IngestionDep, owner: PrincipalDep
