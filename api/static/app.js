@@ -508,6 +508,9 @@ const chat = {
       const wanted = [...new Set([...this.pending, ...active])];
       this.pending = [];
       if (wanted.length) this.send({type: "watch_tasks", task_ids: wanted});
+      // Typing that began before this socket opened (a new session, a reconnect) is told now,
+      // not only at the next key.
+      if (this.typingTimer !== null && !this.typingSince) this.typed();
     });
     socket.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
     socket.addEventListener("close", (event) => {
@@ -594,6 +597,7 @@ const chat = {
 
   stoppedTyping() {
     clearTimeout(this.typingTimer);
+    this.typingTimer = null;
     if (this.typingSince) this.send({type: "typing", user_id: userName(), is_typing: false});
     this.typingSince = 0;
   },
@@ -827,6 +831,7 @@ async function ask(event) {
   }
   chat.typingSince = 0; // asking clears our indicator on the server
   clearTimeout(chat.typingTimer);
+  chat.typingTimer = null;
   input.value = "";
 }
 

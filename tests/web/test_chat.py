@@ -119,3 +119,23 @@ async def test_the_api_key_goes_with_every_request_and_socket(
     assert sockets and all("token=k-1234567890abcdef" in url for url in sockets), sockets
     assert await page.evaluate("localStorage.getItem('docchat.apiKey')") == "k-1234567890abcdef"
     assert page_errors(page) == []
+
+
+async def test_typing_begun_while_the_socket_connects_is_told_once_it_opens(
+    web: LiveApi, context: BrowserContext
+) -> None:
+    bob = await open_page(context, web)
+    session_id = await new_session(bob)
+    alice = await open_page(context, web)
+    await alice.get_by_label("Session").select_option(session_id)
+    await expect(alice.locator("#connection")).to_have_text("Live")
+    alice_name = await alice.evaluate("userName()")
+
+    # A key pressed while the page is (re)connecting cannot be sent yet; no further key follows.
+    state = await alice.evaluate(
+        "(id) => { chat.connect(id); const s = chat.socket.readyState; chat.typed(); return s; }",
+        session_id,
+    )
+    assert state == 0  # WebSocket.CONNECTING
+    await expect(bob.locator("#typing")).to_have_text(f"{alice_name} is typing…")
+    assert page_errors(alice) == [] and page_errors(bob) == []
