@@ -216,16 +216,17 @@ class IngestionService:
         cached = self._views.get(task_id, owner=owner)
         if cached is not None:
             return cached
-        view = await self.fresh_view(task_id, owner=owner)
-        self._views.put(task_id, view)
-        return view
+        return await self._cached_view(await self._row(task_id, owner=owner))
 
     async def fresh_view(self, task_id: str, *, owner: str) -> TaskView:
         """The task as it is now: for deciding what to do with it."""
+        return await self._view(await self._row(task_id, owner=owner))
+
+    async def _row(self, task_id: str, *, owner: str) -> FileProcessingTask:
         task = await asyncio.to_thread(tasks.get_task, self._engine, task_id)
         if task is None or task.owner != owner:
             raise NotFoundError(f"No processing task {task_id}.", error_code="task_not_found")
-        return await self._view(task)
+        return task
 
     async def active(self, *, owner: str) -> list[TaskView]:
         rows = await asyncio.to_thread(
@@ -353,9 +354,7 @@ class IngestionService:
         return view
 
     async def history(self, task_id: str, *, owner: str) -> TaskHistory:
-        task = await asyncio.to_thread(tasks.get_task, self._engine, task_id)
-        if task is None or task.owner != owner:
-            raise NotFoundError(f"No processing task {task_id}.", error_code="task_not_found")
+        task = await self._row(task_id, owner=owner)
         handle = self._client.get_workflow_handle(task.workflow_id)
         try:
             description = await handle.describe()
