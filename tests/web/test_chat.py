@@ -30,6 +30,14 @@ async def new_session(page: Page) -> str:
     return await select.input_value()
 
 
+async def joined(context: BrowserContext, web: LiveApi, session_id: str) -> Page:
+    """Another page, on the chat of ``session_id`` and connected to it."""
+    page = await open_page(context, web)
+    await page.get_by_label("Session").select_option(session_id)
+    await expect(page.locator("#connection")).to_have_text("Live")
+    return page
+
+
 async def test_question_streams_an_answer_with_sources_that_open(
     web: LiveApi, context: BrowserContext
 ) -> None:
@@ -75,10 +83,7 @@ async def test_two_pages_on_one_session_see_each_other_type(
     web: LiveApi, context: BrowserContext
 ) -> None:
     alice = await open_page(context, web)
-    session_id = await new_session(alice)
-    bob = await open_page(context, web)
-    await bob.get_by_label("Session").select_option(session_id)
-    await expect(bob.locator("#connection")).to_have_text("Live")
+    bob = await joined(context, web, await new_session(alice))
     alice_name = await alice.evaluate("userName()")
     bob_name = await bob.evaluate("userName()")
     assert alice_name != bob_name
@@ -126,9 +131,7 @@ async def test_typing_begun_while_the_socket_connects_is_told_once_it_opens(
 ) -> None:
     bob = await open_page(context, web)
     session_id = await new_session(bob)
-    alice = await open_page(context, web)
-    await alice.get_by_label("Session").select_option(session_id)
-    await expect(alice.locator("#connection")).to_have_text("Live")
+    alice = await joined(context, web, session_id)
     alice_name = await alice.evaluate("userName()")
 
     # A key pressed while the page is (re)connecting cannot be sent yet; no further key follows.
