@@ -207,16 +207,12 @@ def _closes_workflow(event: Any) -> bool:
 
 def _recall_of_store(data_dir: Path, questions: Sequence[Question]) -> dict[str, Any]:
     """Recall over the very store the API wrote (opened after the API stopped)."""
-    from core.embeddings import Embedder
+    from core.offload import EmbedderConfig
     from core.settings import Settings
     from core.vectorstore import VectorStore
 
     settings = Settings(data_dir=data_dir)
-    embedder = Embedder(
-        settings.embedding_model_path,
-        device=settings.embedding_device,
-        precision=settings.embedding_precision,
-    )
+    embedder = EmbedderConfig.from_settings(settings).load()
     store = VectorStore.connect(
         url=None, api_key=None, path=settings.qdrant_path, collection=settings.qdrant_collection
     )

@@ -20,6 +20,7 @@ from core import pdf
 from core.chunking import TokenChunker
 from core.embeddings import Embedder
 from core.faults import DocumentFault
+from core.offload import EmbedderConfig
 from core.settings import Settings
 from core.storage import PageText
 from core.vectorstore import VectorStore
@@ -38,14 +39,7 @@ def run_inprocess(
     settings = settings or Settings(data_dir=workdir)
     load_started = time.perf_counter()
     if embedder is None:
-        embedder = Embedder(
-            settings.embedding_model_path,
-            device=settings.embedding_device,
-            batch_size=settings.embedding_batch_size,
-            threads=settings.embedding_threads,
-            streams=settings.embedding_streams,
-            precision=settings.embedding_precision,
-        )
+        embedder = EmbedderConfig.from_settings(settings).load()
     chunker = TokenChunker(
         embedder.tokenizer,
         chunk_tokens=settings.chunk_tokens,

@@ -31,6 +31,7 @@ from core.storage import PageText, read_jsonl, write_jsonl
 
 if TYPE_CHECKING:
     from core.embeddings import Embedder, Precision
+    from core.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -200,6 +201,17 @@ class EmbedderConfig:
     threads: int | None
     streams: int | None
     precision: Precision
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmbedderConfig:
+        return cls(
+            model_path=settings.embedding_model_path,
+            device=settings.embedding_device,
+            batch_size=settings.embedding_batch_size,
+            threads=settings.embedding_threads,
+            streams=settings.embedding_streams,
+            precision=settings.embedding_precision,
+        )
 
     def load(self) -> Embedder:
         from core.embeddings import Embedder

@@ -27,14 +27,7 @@ class Resources:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def embedder_config(self) -> offload.EmbedderConfig:
-        return offload.EmbedderConfig(
-            model_path=self.settings.embedding_model_path,
-            device=self.settings.embedding_device,
-            batch_size=self.settings.embedding_batch_size,
-            threads=self.settings.embedding_threads,
-            streams=self.settings.embedding_streams,
-            precision=self.settings.embedding_precision,
-        )
+        return offload.EmbedderConfig.from_settings(self.settings)
 
     def embedder(self) -> Embedder:
         # Loaded on first use, for questions (search, chat); ingestion embeds in the worker's
