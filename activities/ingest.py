@@ -8,6 +8,7 @@ cancellation reaches a running activity at its next heartbeat.
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -175,36 +176,35 @@ class IngestActivities:
         call embeds."""
         config = self._deps.embedder
         pool = offload.embedding_work
-        batches = length_sorted_batches([chunk.text for chunk in chunks], config.texts_per_call)
-
-        def start(batch: list[int]) -> Future[list[list[float]]]:
-            return pool.submit(offload.embed_texts, config, [chunks[i].text for i in batch])
-
+        in_flight: deque[tuple[list[int], Future[list[list[float]]]]] = deque()
         written = done = 0
-        submitted: list[Future[list[list[float]]]] = []
-        waiting: tuple[list[int], Future[list[list[float]]]] | None = None
+
+        def store_oldest() -> None:
+            nonlocal written, done
+            batch, future = in_flight.popleft()
+            vectors = pool.result(future, activity.heartbeat)
+            written += self._deps.vectors.upsert_chunks(
+                document_id=document.id,
+                filename=document.filename,
+                owner=document.owner,
+                chunks=[chunks[i] for i in batch],
+                vectors=vectors,
+            )
+            done += len(batch)
+            activity.heartbeat(first + done)
+
+        texts = [chunk.text for chunk in chunks]
         try:
-            for batch in [*batches, None]:
-                # The next batch is queued before this one is collected: the model never waits.
-                queued = None
-                if batch is not None:
-                    queued = (batch, start(batch))
-                    submitted.append(queued[1])
-                if waiting is not None:
-                    stored, future = waiting
-                    vectors = pool.result(future, activity.heartbeat)
-                    written += self._deps.vectors.upsert_chunks(
-                        document_id=document.id,
-                        filename=document.filename,
-                        owner=document.owner,
-                        chunks=[chunks[i] for i in stored],
-                        vectors=vectors,
-                    )
-                    done += len(stored)
-                    activity.heartbeat(first + done)
-                waiting = queued
+            for batch in length_sorted_batches(texts, config.texts_per_call):
+                # The next call is queued before the last one is stored: the model never waits.
+                future = pool.submit(offload.embed_texts, config, [texts[i] for i in batch])
+                in_flight.append((batch, future))
+                if len(in_flight) > 1:
+                    store_oldest()
+            while in_flight:
+                store_oldest()
         finally:
-            for future in submitted:  # cancelled or failed: embed nothing nobody will store
+            for _, future in in_flight:  # cancelled or failed: embed nothing nobody will store
                 future.cancel()
         return written
 
