@@ -14,16 +14,24 @@ from collections.abc import AsyncIterator
 from core.llm import ChatTurn, GenerationError
 
 
-class BrokenModel:
-    name = "broken"
+class FakeModel:
+    """Always available, nothing to close: what the fakes below share."""
+
     backend = "test"
+
+    async def available(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None
+
+
+class BrokenModel(FakeModel):
+    name = "broken"
     description = "Streams two pieces, then fails like a crashed model server."
 
     def __init__(self) -> None:
         self.calls = 0
-
-    async def available(self) -> bool:
-        return True
 
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         self.calls += 1
@@ -31,22 +39,15 @@ class BrokenModel:
         yield "answer"
         raise GenerationError("The model server crashed in the middle of the answer.")
 
-    async def aclose(self) -> None:
-        return None
 
-
-class EndlessModel:
+class EndlessModel(FakeModel):
     """Streams until it is stopped, like a long answer; records that it was stopped."""
 
     name = "endless"
-    backend = "test"
     description = "Streams until the caller stops reading."
 
     def __init__(self) -> None:
         self.running = 0  # generations in progress
-
-    async def available(self) -> bool:
-        return True
 
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         self.running += 1
@@ -57,40 +58,23 @@ class EndlessModel:
         finally:
             self.running -= 1
 
-    async def aclose(self) -> None:
-        return None
 
-
-class QuickModel:
+class QuickModel(FakeModel):
     """Answers at once with one short piece: for tests about who sees what, not about text."""
 
     name = "quick"
-    backend = "test"
     description = "Answers 'ok' at once."
-
-    async def available(self) -> bool:
-        return True
 
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         yield "ok"
 
-    async def aclose(self) -> None:
-        return None
 
-
-class QuotingModel:
+class QuotingModel(FakeModel):
     """Answers with the first words of the last user turn: fast and deterministic."""
 
     name = "quoting"
-    backend = "test"
     description = "Quotes the prompt back."
-
-    async def available(self) -> bool:
-        return True
 
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         for word in turns[-1].content.split()[:8]:
             yield word + " "
-
-    async def aclose(self) -> None:
-        return None
