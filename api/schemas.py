@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.envelope import Envelope
-from core.models import Document
+from core.models import Document, ProcessingState, ProcessingStatus
+
+# The seed's ProcessingStatus values (plus "cancelled") and docchat's lifecycle next to them,
+# mapped by ``workflows.contracts.public_status``.
+STATUS_DESCRIPTION = "The seed's stage of the task (`pending` ... `completed`, `failed`)."
+STATE_DESCRIPTION = (
+    "docchat's lifecycle: `queued` (no worker has the step yet), `running`, `retrying` "
+    "(see `attempt`, `last_failure`), `waiting_for_retry` (failed, resumes on a retry), "
+    "`failed` (for good), `completed`, `cancelled`."
+)
 
 
 class UploadAccepted(BaseModel):
@@ -17,7 +26,8 @@ class UploadAccepted(BaseModel):
     workflow_id: str
     filename: str
     size_bytes: int
-    status: str
+    status: ProcessingStatus = Field(description=STATUS_DESCRIPTION)
+    state: ProcessingState = Field(description=STATE_DESCRIPTION)
     duplicate: bool
     status_url: str
     events_url: str
@@ -66,7 +76,8 @@ class TaskStatus(BaseModel):
     task_id: str
     document_id: str
     workflow_id: str
-    status: str
+    status: ProcessingStatus = Field(description=STATUS_DESCRIPTION)
+    state: ProcessingState = Field(description=STATE_DESCRIPTION)
     current_step: str
     progress_percentage: float
     upload_progress: float

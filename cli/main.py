@@ -117,7 +117,7 @@ async def _ingest_one(api: Api, path: Path, progress: Progress, bar: TaskID) -> 
     reason = f"{task['error_code']}: {task['error_message']}" if task["error_code"] else ""
     if accepted["duplicate"]:
         reason = f"same content as an earlier upload, which did not complete: {reason}"
-    if task["status"] == "failed" and task["retryable"]:
+    if task["state"] == "waiting_for_retry":
         reason += f"\nwhen the cause is fixed: docchat retry {task['task_id']}"
     err.print(f"[red]error[/]: {escape(path.name)}: {escape(reason or task['status'])}")
     return Outcome(path.name, task["status"], task, reason)
@@ -133,7 +133,7 @@ async def _follow(api: Api, task_id: str, progress: Progress, bar: TaskID) -> di
             last = task
             done = 100.0 if task["status"] == "completed" else task["progress_percentage"]
             progress.update(bar, completed=done, stage=_stage(task))
-            if task["status"] == "failed":  # a retryable failure waits for a retry: stop here
+            if task["status"] == "failed":  # a failure waiting for a retry too: stop here
                 break
     if last is None:
         raise ApiError("no_progress", "the progress stream ended without a state")
@@ -141,19 +141,21 @@ async def _follow(api: Api, task_id: str, progress: Progress, bar: TaskID) -> di
 
 
 def _stage(task: dict[str, Any]) -> str:
-    status = str(task["status"])
+    # ``status`` is the seed's stage; ``state`` the lifecycle behind it (queued, retrying, ...).
+    status, state = str(task["status"]), str(task["state"])
     if status in ("completed", "cancelled"):
         return status
     if status == "failed":
-        return f"[red]failed: {task['error_code']}[/]"
+        waiting = ", can be retried" if state == "waiting_for_retry" else ""
+        return f"[red]failed: {task['error_code']}{waiting}[/]"
     step = str(task["current_step"])
     words = STEP_WORDS.get(step, step)
     if step == "extract" and task["page_count"]:
         words += f" (page {task['pages_extracted']}/{task['page_count']})"
     if step == "vectorize" and task["chunk_count"]:
         words += f" ({task['chunks_embedded']}/{task['chunk_count']})"
-    if status in ("queued", "retrying"):
-        words += f", {status}"
+    if state in ("queued", "retrying"):
+        words += f", {state}"
     return words
 
 
@@ -203,11 +205,12 @@ def status(
             api.get("/docs/processing/active"), api.get("/docs", limit=500)
         )
         table = Table(title="Active tasks")
-        for column in ("task", "status", "step", "progress"):
+        for column in ("task", "status", "state", "step", "progress"):
             table.add_column(column)
         for item in active:
             progress = f"{item['progress_percentage']:.0f} %"
-            table.add_row(item["task_id"], item["status"], item["current_step"], progress)
+            row = (item["task_id"], item["status"], item["state"], item["current_step"], progress)
+            table.add_row(*row)
         out.print(table if active else "No active tasks.")
         table = Table(title="Documents")
         for column in ("document", "file", "status", "pages", "chunks", "uploaded"):
@@ -256,6 +259,7 @@ def _task_table(task: dict[str, Any]) -> Table:
     table.add_column("value", overflow="fold")
     rows = [
         ("status", task["status"]),
+        ("state", task["state"]),
         ("step", task["current_step"]),
         ("progress", f"{task['progress_percentage']:.2f} %"),
         ("document", task["document_id"]),

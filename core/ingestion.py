@@ -27,7 +27,7 @@ from temporalio.service import RPCError
 
 from core import tasks
 from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from core.models import Document, DocumentStatus, FileProcessingTask, ProcessingStatus
+from core.models import Document, DocumentStatus, FileProcessingTask, ProcessingState
 from core.progress_cache import ProgressCache
 from core.runtime import Resources, ingest_options
 from core.task_history import TaskHistory, summarize
@@ -39,6 +39,8 @@ from workflows.contracts import (
     IngestInput,
     Progress,
     Status,
+    public_status,
+    task_state,
     workflow_id_for,
 )
 
@@ -46,9 +48,10 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 QUERY_TIMEOUT = timedelta(seconds=2)
-ACTIVE_STATUSES = (ProcessingStatus.QUEUED, ProcessingStatus.RUNNING, ProcessingStatus.RETRYING)
+ACTIVE_STATES = (ProcessingState.QUEUED, ProcessingState.RUNNING, ProcessingState.RETRYING)
 # A failed task is not final: a retryable failure waits in its open workflow for a retry.
-FINAL_STATUSES = (ProcessingStatus.COMPLETED, ProcessingStatus.CANCELLED)
+FINAL_STATES = (ProcessingState.COMPLETED, ProcessingState.CANCELLED)
+FAILED_STATES = (ProcessingState.WAITING_FOR_RETRY, ProcessingState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class TaskView:
     @property
     def live(self) -> bool:
         """Still running by its row and its workflow: worth keeping fresh for readers."""
-        return self.task.status in ACTIVE_STATUSES and not self.ended
+        return self.task.state in ACTIVE_STATES and not self.ended
 
     @property
     def ended(self) -> bool:
@@ -95,13 +98,24 @@ class TaskView:
             status == Status.FAILED and not self.progress.retryable
         )
 
+    @property
+    def state(self) -> str:
+        """The lifecycle (``workflows.contracts.State``): ``running``, ``waiting_for_retry``..."""
+        return task_state(self.progress.status, retryable=self.progress.retryable)
+
+    @property
+    def status(self) -> str:
+        """The seed's stage: ``pending``, ``extracting``, ..., ``completed``, ``failed``."""
+        return public_status(self.state, self.progress.current_step)
+
     def as_dict(self) -> dict[str, Any]:
         p = self.progress
         return {
             "task_id": self.task.id,
             "document_id": self.task.document_id,
             "workflow_id": self.task.workflow_id,
-            "status": p.status,
+            "status": self.status,
+            "state": self.state,
             "current_step": p.current_step,
             "progress_percentage": p.progress_percentage,
             "upload_progress": p.upload_progress,
@@ -230,7 +244,7 @@ class IngestionService:
 
     async def active(self, *, owner: str) -> list[TaskView]:
         rows = await asyncio.to_thread(
-            tasks.list_tasks, self._engine, owner=owner, statuses=ACTIVE_STATUSES
+            tasks.list_tasks, self._engine, owner=owner, states=ACTIVE_STATES
         )
         return list(await asyncio.gather(*(self._cached_view(task) for task in rows)))
 
@@ -247,14 +261,14 @@ class IngestionService:
         return None if task is None else await self._view(task)
 
     async def _view(self, task: FileProcessingTask) -> TaskView:
-        if task.status in FINAL_STATUSES:
+        if task.state in FINAL_STATES:
             # The workflow writes an end it never leaves to the row before it shows it, so the
             # row is the whole answer, without round trips to a busy workflow service.
             return TaskView(task, _progress_from_row(task), "database", None)
         handle = self._client.get_workflow_handle(task.workflow_id)
         description: WorkflowExecutionDescription | BaseException
         progress: Progress | BaseException | None = None
-        if task.status in ACTIVE_STATUSES:
+        if task.state in ACTIVE_STATES:
             # Almost surely running: ask both at once, one round trip instead of two.
             description, progress = await asyncio.gather(
                 handle.describe(), self._query(handle), return_exceptions=True
@@ -297,15 +311,15 @@ class IngestionService:
         progress = view.progress
         if progress.status != Status.FAILED:
             raise ConflictError(
-                f"Task {task_id} is {progress.status}; only a failed task can be retried.",
+                f"Task {task_id} is {view.state}; only a failed task can be retried.",
                 error_code="task_not_failed",
-                details={"status": progress.status},
+                details={"status": view.status, "state": view.state},
             )
         if not progress.retryable:
             raise ConflictError(
                 f"A retry cannot help this task: {progress.error_message}",
                 error_code="retry_not_possible",
-                details={"reason": progress.error_code, "status": progress.status},
+                details={"reason": progress.error_code, "status": view.status, "state": view.state},
             )
         handle = self._client.get_workflow_handle(view.task.workflow_id)
         await handle.signal(RETRY_SIGNAL)
@@ -325,7 +339,7 @@ class IngestionService:
             tasks.list_tasks,
             self._engine,
             owner=owner,
-            statuses=[*ACTIVE_STATUSES, ProcessingStatus.FAILED],
+            states=[*ACTIVE_STATES, *FAILED_STATES],
         )
         summary = RetrySummary()
         for task in rows:
@@ -345,9 +359,9 @@ class IngestionService:
             view.progress.status == Status.FAILED and not view.progress.retryable
         ):
             raise ConflictError(
-                f"Task {task_id} has already ended ({view.progress.status}).",
+                f"Task {task_id} has already ended ({view.state}).",
                 error_code="task_finished",
-                details={"status": view.progress.status},
+                details={"status": view.status, "state": view.state},
             )
         await self._client.get_workflow_handle(view.task.workflow_id).cancel()
         self._views.forget(task_id)
@@ -435,8 +449,14 @@ def _refine_status(progress: Progress, attempt: ActivityAttempt | None, pending:
 
 
 def _progress_from_row(task: FileProcessingTask) -> Progress:
-    mirrored = {name: getattr(task, name) for name in tasks.MIRRORED_FIELDS}
-    return Progress(status=task.status.value, current_step=task.current_step.value, **mirrored)
+    # The row's state says whether a failure waits for a retry (a mirrored field may too).
+    state = task.state
+    waiting = state == ProcessingState.WAITING_FOR_RETRY
+    mirrored = {"retryable": waiting} | {
+        name: getattr(task, name) for name in tasks.MIRRORED_FIELDS
+    }
+    status = Status.FAILED if waiting else state.value
+    return Progress(status=status, current_step=task.current_step.value, **mirrored)
 
 
 def _iso(value: datetime | None) -> str | None:

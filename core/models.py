@@ -19,11 +19,13 @@ def new_id() -> str:
 
 
 class ProcessingStatus(StrEnum):
-    """Where a task stands; ``queued`` means no worker has picked its current step up yet."""
+    """The seed's stages of a task (``workflows.contracts.PublicStatus``), plus ``cancelled``."""
 
-    QUEUED = "queued"
-    RUNNING = "running"
-    RETRYING = "retrying"
+    PENDING = "pending"
+    UPLOADING = "uploading"
+    EXTRACTING = "extracting"
+    CHUNKING = "chunking"
+    VECTORIZING = "vectorizing"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -31,6 +33,24 @@ class ProcessingStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in {ProcessingStatus.COMPLETED, ProcessingStatus.CANCELLED}
+
+
+class ProcessingState(StrEnum):
+    """Where a task stands in its lifecycle (``workflows.contracts.State``); ``queued`` means
+    no worker has picked its current step up yet, ``waiting_for_retry`` a failure whose open
+    workflow resumes on a retry."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    WAITING_FOR_RETRY = "waiting_for_retry"
+    FAILED = "failed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in {ProcessingState.COMPLETED, ProcessingState.CANCELLED}
 
 
 class ProcessingStep(StrEnum):
@@ -71,7 +91,8 @@ class FileProcessingTask(SQLModel, table=True):
     document_id: str = Field(index=True, foreign_key="document.id")
     workflow_id: str = Field(index=True, max_length=128)
     owner: str = Field(default="local", index=True, max_length=128)
-    status: ProcessingStatus = Field(default=ProcessingStatus.QUEUED, index=True)
+    status: ProcessingStatus = Field(default=ProcessingStatus.PENDING, index=True)
+    state: ProcessingState = Field(default=ProcessingState.QUEUED, index=True)
     current_step: ProcessingStep = ProcessingStep.UPLOAD
     progress_percentage: float = 0.0
     upload_progress: float = 0.0

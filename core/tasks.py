@@ -13,16 +13,18 @@ from core.models import (
     Document,
     DocumentStatus,
     FileProcessingTask,
+    ProcessingState,
     ProcessingStatus,
     ProcessingStep,
     utcnow,
 )
-from workflows.contracts import Progress, overall_progress
+from workflows.contracts import Progress, overall_progress, public_status, task_state
 
 _DOCUMENT_STATUS_FOR = {
-    ProcessingStatus.COMPLETED: DocumentStatus.READY,
-    ProcessingStatus.FAILED: DocumentStatus.FAILED,
-    ProcessingStatus.CANCELLED: DocumentStatus.CANCELLED,
+    ProcessingState.COMPLETED: DocumentStatus.READY,
+    ProcessingState.FAILED: DocumentStatus.FAILED,
+    ProcessingState.WAITING_FOR_RETRY: DocumentStatus.FAILED,
+    ProcessingState.CANCELLED: DocumentStatus.CANCELLED,
 }
 
 
@@ -97,13 +99,13 @@ def list_documents(engine: Engine, *, owner: str, limit: int, offset: int) -> Se
 
 
 def list_tasks(
-    engine: Engine, *, owner: str, statuses: Sequence[ProcessingStatus]
+    engine: Engine, *, owner: str, states: Sequence[ProcessingState]
 ) -> Sequence[FileProcessingTask]:
     with session_scope(engine) as session:
         statement = (
             select(FileProcessingTask)
             .where(FileProcessingTask.owner == owner)
-            .where(col(FileProcessingTask.status).in_(list(statuses)))
+            .where(col(FileProcessingTask.state).in_(list(states)))
             .order_by(col(FileProcessingTask.created_at))
         )
         return session.exec(statement).all()
@@ -116,7 +118,7 @@ def update_task_step(engine: Engine, task_id: str, **fields: Any) -> None:
         for name, value in fields.items():
             setattr(task, name, value)
         now = utcnow()
-        task.status = ProcessingStatus.RUNNING
+        set_state(task, ProcessingState.RUNNING)
         task.started_at = task.started_at or now
         task.updated_at = now
         task.progress_percentage = overall_progress(
@@ -135,26 +137,34 @@ def record_progress(engine: Engine, task_id: str, progress: Progress) -> None:
         task = session.get(FileProcessingTask, task_id)
         if task is None:
             return  # deleted while its workflow was winding down: nothing left to mirror
-        status = ProcessingStatus(progress.status)
-        task.status = status
         task.current_step = ProcessingStep(progress.current_step)
+        state = set_state(
+            task, ProcessingState(task_state(progress.status, retryable=progress.retryable))
+        )
         for name in MIRRORED_FIELDS:
             setattr(task, name, getattr(progress, name))
         now = utcnow()
         task.updated_at = now
-        if status in _DOCUMENT_STATUS_FOR:
+        if state in _DOCUMENT_STATUS_FOR:
             task.completed_at = now
         else:
             task.completed_at = None
         session.add(task)
         document = session.get(Document, task.document_id)
         if document is not None:
-            document.status = _DOCUMENT_STATUS_FOR.get(status, DocumentStatus.PROCESSING)
+            document.status = _DOCUMENT_STATUS_FOR.get(state, DocumentStatus.PROCESSING)
             document.page_count = progress.page_count
             document.chunk_count = progress.chunk_count
             document.updated_at = now
             session.add(document)
         session.commit()
+
+
+def set_state(task: FileProcessingTask, state: ProcessingState) -> ProcessingState:
+    """Set the row's lifecycle ``state`` and, from it and the step, the seed's ``status``."""
+    task.state = state
+    task.status = ProcessingStatus(public_status(state.value, task.current_step.value))
+    return state
 
 
 def delete_document_rows(engine: Engine, document_id: str) -> None:

@@ -70,7 +70,8 @@ async def wait_for_status(
     timeout: float = 120.0,
     interval: float = 0.1,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Poll the status endpoint until the task reaches one of ``until``; return all snapshots."""
+    """Poll the status endpoint until the task's ``status`` (the seed's stage) or ``state``
+    (the lifecycle) is one of ``until``; return all snapshots."""
     until = until or TERMINAL | {"failed"}
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
@@ -79,7 +80,7 @@ async def wait_for_status(
         assert response.status_code == 200, response.text
         data = response.json()["data"]
         seen.append(data)
-        if data["status"] in until:
+        if data["status"] in until or data["state"] in until:
             return data, seen
         await asyncio.sleep(interval)
     raise AssertionError(

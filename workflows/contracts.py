@@ -32,12 +32,68 @@ class Step:
 
 
 class Status:
+    """The lifecycle words the workflow keeps in ``Progress.status`` (recorded in histories)."""
+
     QUEUED = "queued"
     RUNNING = "running"
     RETRYING = "retrying"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class State(Status):
+    """A task's lifecycle as clients read it in ``state``: the workflow's words, with a failed
+    task that waits (in its open workflow) for a retry told apart from one that failed for good.
+    """
+
+    WAITING_FOR_RETRY = "waiting_for_retry"
+
+
+class PublicStatus:
+    """The seed's ``ProcessingStatus`` values that ``status`` carries, plus ``cancelled``."""
+
+    PENDING = "pending"
+    UPLOADING = "uploading"
+    EXTRACTING = "extracting"
+    CHUNKING = "chunking"
+    VECTORIZING = "vectorizing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_STATUS_OF_STEP = {
+    Step.UPLOAD: PublicStatus.UPLOADING,
+    Step.EXTRACT: PublicStatus.EXTRACTING,
+    Step.CHUNK: PublicStatus.CHUNKING,
+    Step.VECTORIZE: PublicStatus.VECTORIZING,
+    # Only a completed task is at "done"; anything else there is finishing its last step.
+    Step.DONE: PublicStatus.VECTORIZING,
+}
+
+
+def task_state(status: str, *, retryable: bool) -> str:
+    """The ``state`` of a task whose workflow says ``status`` (``Progress.status``)."""
+    if status == Status.FAILED and retryable:
+        return State.WAITING_FOR_RETRY
+    return status
+
+
+def public_status(state: str, current_step: str) -> str:
+    """The seed's ``status`` for a task in ``state`` at ``current_step``: the one mapping.
+
+    Ends map to themselves (a failure waiting for a retry is ``failed`` too: the seed's
+    "failed tasks can be retried"); a task no worker has started is ``pending``; a task that
+    runs, retries or waits for a worker between two batches is in its step's stage.
+    """
+    if state in (State.COMPLETED, State.CANCELLED, State.FAILED):
+        return state
+    if state == State.WAITING_FOR_RETRY:
+        return PublicStatus.FAILED
+    if state == State.QUEUED and current_step == Step.UPLOAD:
+        return PublicStatus.PENDING
+    return _STATUS_OF_STEP.get(current_step, PublicStatus.PENDING)
 
 
 def workflow_id_for(task_id: str) -> str:
@@ -119,7 +175,11 @@ class VectorizeResult:
 
 @dataclass
 class Progress:
-    """The workflow's view of its task, returned by the ``progress`` query."""
+    """The workflow's view of its task, returned by the ``progress`` query.
+
+    ``status`` is the lifecycle (a ``Status`` word, recorded in histories as such); clients
+    read it as ``state`` and the seed's ``status`` derived from it by ``public_status``.
+    """
 
     status: str = Status.QUEUED
     current_step: str = Step.UPLOAD

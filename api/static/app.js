@@ -175,11 +175,14 @@ const rows = new Map(); // task id (or a temporary key while sending) → row
 const streams = new Map(); // task id → EventSource
 let documentNames = new Map(); // document id → file name
 
+// `status` is the seed's stage (pending, extracting, ..., completed, failed); `state` is the
+// lifecycle behind it (queued, running, retrying, waiting_for_retry, failed, ...).
 function stageOf(task) {
-  switch (task.status) {
+  switch (task.state) {
     case "completed": return "Ready";
     case "cancelled": return "Cancelled";
     case "failed": return "Failed";
+    case "waiting_for_retry": return "Failed: can be retried";
     case "queued": return "Waiting for a worker";
     case "retrying": return (STEP_WORDS[task.current_step] || "Working") + ": retrying";
     default: return STEP_WORDS[task.current_step] || "Working";
@@ -190,7 +193,7 @@ function detailOf(task) {
   const parts = [];
   if (task.page_count) parts.push(`page ${task.pages_extracted} of ${task.page_count}`);
   if (task.chunk_count) parts.push(`passage ${task.chunks_embedded} of ${task.chunk_count}`);
-  if (task.status === "retrying" && task.attempt) {
+  if (task.state === "retrying" && task.attempt) {
     parts.push(`attempt ${task.attempt}` + (task.last_failure ? `: ${task.last_failure}` : ""));
   }
   return parts.join(" · ");
@@ -246,11 +249,12 @@ function setRowError(row, text) {
 
 function setActions(row, task) {
   row.actions.replaceChildren();
-  const active = ["queued", "running", "retrying"].includes(task.status);
-  if (task.status === "failed" && task.retryable) {
+  const active = ["queued", "running", "retrying"].includes(task.state);
+  const waiting = task.state === "waiting_for_retry";
+  if (waiting) {
     row.actions.append(actionButton("Retry", row, () => retryTask(row)));
   }
-  if (active || (task.status === "failed" && task.retryable)) {
+  if (active || waiting) {
     row.actions.append(actionButton("Cancel", row, () => cancelTask(row)));
   }
 }
@@ -293,8 +297,7 @@ function showTask(task) {
       (task.error_message && SENTENCES[task.error_code] ? ` (${task.error_message})` : "")
     : "");
   setActions(row, task);
-  const over = task.status === "completed" || task.status === "cancelled" ||
-    (task.status === "failed" && !task.retryable);
+  const over = ["completed", "cancelled", "failed"].includes(task.state);
   if (over && !row.over) {
     row.over = true;
     endedTasks.set(task.document_id, task.status);

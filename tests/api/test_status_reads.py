@@ -12,7 +12,7 @@ import pytest
 
 from api.app import create_app
 from core.embeddings import Embedder
-from core.ingestion import ACTIVE_STATUSES, IngestionService, TaskView
+from core.ingestion import ACTIVE_STATES, IngestionService, TaskView
 from core.models import FileProcessingTask
 from core.settings import Settings
 from tests.helpers import upload, wait_for_status
@@ -28,7 +28,7 @@ async def test_many_status_polls_of_a_running_task_cost_few_workflow_reads(
 
     async def counting_view(self: IngestionService, task: FileProcessingTask) -> TaskView:
         nonlocal workflow_reads
-        if task.status in ACTIVE_STATUSES:
+        if task.state in ACTIVE_STATES:
             workflow_reads += 1
         return await view(self, task)
 

@@ -42,6 +42,7 @@ async def test_a_silent_stream_gets_keepalive_comments(
                             break  # a keep-alive after the first state: nothing else changed
     assert asked == [10]
     first = lines.index("event: progress")
-    assert '"status": "queued"' in lines[first + 1], lines
+    assert '"status": "pending"' in lines[first + 1], lines
+    assert '"state": "queued"' in lines[first + 1], lines
     assert [line for line in lines[first:] if line.startswith("event:")] == ["event: progress"]
     assert lines[-1].startswith(": ping"), lines

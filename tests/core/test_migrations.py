@@ -17,8 +17,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
-from core import migrate
+from core import migrate, tasks
 from core.db import make_engine
+from core.models import ProcessingState, ProcessingStatus
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES = {"document", "fileprocessingtask", "chatsession", "chatmessage", "typingindicator"}
@@ -101,8 +102,11 @@ def test_replicas_starting_together_migrate_once(database_url: str) -> None:
 
 
 def test_database_made_before_migrations_is_adopted(engine: Engine) -> None:
-    # Start-up used to run create_all: such a database has the baseline's tables, no version.
-    SQLModel.metadata.create_all(engine)
+    # Start-up used to run create_all: such a database has the baseline's tables, no version
+    # (today's models are newer than the baseline, so the baseline's migration makes them).
+    migrate.upgrade(engine, migrate.BASELINE)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE alembic_version"))
     assert migrate.current(engine) is None
     migrate.upgrade(engine)
     assert migrate.current(engine) == migrate.head()
@@ -135,3 +139,65 @@ def test_migrate_command(database_url: str, tmp_path: Path) -> None:
     refused = run()
     assert refused.returncode == 2
     assert "DOCCHAT_DATABASE_URL" in refused.stderr and "hunter2" not in refused.stderr
+
+
+# (old status name, step name) of a 0001 row -> the (status, state) it has after 0002.
+CONVERTED = {
+    ("QUEUED", "UPLOAD"): (ProcessingStatus.PENDING, ProcessingState.QUEUED),
+    ("QUEUED", "EXTRACT"): (ProcessingStatus.EXTRACTING, ProcessingState.QUEUED),
+    ("RUNNING", "UPLOAD"): (ProcessingStatus.UPLOADING, ProcessingState.RUNNING),
+    ("RUNNING", "CHUNK"): (ProcessingStatus.CHUNKING, ProcessingState.RUNNING),
+    ("RETRYING", "VECTORIZE"): (ProcessingStatus.VECTORIZING, ProcessingState.RETRYING),
+    ("FAILED", "EXTRACT"): (ProcessingStatus.FAILED, ProcessingState.FAILED),
+    ("COMPLETED", "DONE"): (ProcessingStatus.COMPLETED, ProcessingState.COMPLETED),
+    ("CANCELLED", "VECTORIZE"): (ProcessingStatus.CANCELLED, ProcessingState.CANCELLED),
+}
+
+
+def test_0002_converts_task_rows_to_the_seed_status_and_a_state(engine: Engine) -> None:
+    migrate.upgrade(engine, "0001")
+    rows = {f"t{i}": pair for i, pair in enumerate(CONVERTED)}
+    with engine.begin() as connection:
+        insert_tasks_0001(connection, rows)
+
+    migrate.upgrade(engine)
+    for task_id, pair in rows.items():
+        row = tasks.get_task(engine, task_id)
+        assert row is not None
+        assert (row.status, row.state) == CONVERTED[pair], (task_id, pair)
+    queued = tasks.list_tasks(engine, owner="local", states=[ProcessingState.QUEUED])
+    assert {task.id for task in queued} == {"t0", "t1"}
+
+    with engine.connect() as connection:
+        command.downgrade(migrate.alembic_config(connection), "0001")
+        connection.commit()
+    with engine.connect() as connection:
+        result = connection.execute(sa.text("SELECT id, status FROM fileprocessingtask"))
+        back: dict[str, str] = {str(task_id): str(status) for task_id, status in result}
+    assert back == {task_id: pair[0] for task_id, pair in rows.items()}
+    migrate.upgrade(engine)
+    assert schema_diff(engine) == []
+
+
+def insert_tasks_0001(connection: sa.Connection, rows: dict[str, tuple[str, str]]) -> None:
+    """Rows as 0001 stored them: enum member names, the lifecycle in ``status``."""
+    now = "2026-11-30 12:00:00+00:00"
+    connection.execute(
+        sa.text(
+            "INSERT INTO document (id, filename, stored_name, content_type, size_bytes, sha256,"
+            " owner, status, created_at, updated_at) VALUES ('d', 'a.pdf', 'a', "
+            "'application/pdf', 1, 'x', 'local', 'PROCESSING', :now, :now)"
+        ),
+        {"now": now},
+    )
+    for task_id, (status, step) in rows.items():
+        connection.execute(
+            sa.text(
+                "INSERT INTO fileprocessingtask (id, document_id, workflow_id, owner, status,"
+                " current_step, progress_percentage, upload_progress, extraction_progress,"
+                " chunking_progress, vectorization_progress, pages_extracted, chunks_embedded,"
+                " created_at, updated_at) VALUES (:id, 'd', :wf, 'local', :status, :step,"
+                " 0, 0, 0, 0, 0, 0, 0, :now, :now)"
+            ),
+            {"id": task_id, "wf": f"ingest-{task_id}", "status": status, "step": step, "now": now},
+        )

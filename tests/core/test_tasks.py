@@ -13,6 +13,7 @@ from core.models import (
     Document,
     DocumentStatus,
     FileProcessingTask,
+    ProcessingState,
     ProcessingStatus,
     ProcessingStep,
 )
@@ -37,7 +38,8 @@ def test_create_and_read_back(engine: Engine) -> None:
     assert stored is not None and stored.filename == "report.pdf"
     assert stored.status == DocumentStatus.PROCESSING
     row = tasks.get_task(engine, task.id)
-    assert row is not None and row.status == ProcessingStatus.QUEUED
+    assert row is not None and row.status == ProcessingStatus.PENDING
+    assert row.state == ProcessingState.QUEUED
     assert row.current_step == ProcessingStep.UPLOAD
     # Timestamps come back as the same instant, in UTC, whatever the server's time zone.
     assert row.created_at.tzinfo is not None
@@ -67,7 +69,7 @@ def test_listing_is_per_owner_newest_first(engine: Engine) -> None:
     ]
     tasks.update_task_step(engine, second_task.id, current_step=ProcessingStep.EXTRACT)
     active = tasks.list_tasks(
-        engine, owner="alice", statuses=[ProcessingStatus.RUNNING, ProcessingStatus.RETRYING]
+        engine, owner="alice", states=[ProcessingState.RUNNING, ProcessingState.RETRYING]
     )
     assert [t.id for t in active] == [second_task.id]
 
@@ -83,7 +85,8 @@ def test_step_progress_and_mirrored_end(engine: Engine) -> None:
     )
     row = tasks.get_task(engine, task.id)
     assert row is not None
-    assert row.status == ProcessingStatus.RUNNING and row.started_at is not None
+    assert row.state == ProcessingState.RUNNING and row.started_at is not None
+    assert row.status == ProcessingStatus.EXTRACTING
     assert row.progress_percentage == pytest.approx(37.5)
     assert datetime.now(UTC) - row.updated_at < timedelta(minutes=1)
 
@@ -108,6 +111,7 @@ def test_step_progress_and_mirrored_end(engine: Engine) -> None:
     stored = tasks.get_document(engine, document.id)
     assert row is not None and stored is not None
     assert row.status == ProcessingStatus.COMPLETED and row.completed_at is not None
+    assert row.state == ProcessingState.COMPLETED
     assert stored.status == DocumentStatus.READY and stored.chunk_count == 7
     assert tasks.latest_task_for(engine, document.id) == row
 

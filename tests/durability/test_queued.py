@@ -20,10 +20,10 @@ async def test_task_is_queued_until_a_worker_picks_it_up(
         accepted = (await upload(client, corpus / "minimal-document.pdf")).json()
         started = time.monotonic()
         status = (await client.get(f"/docs/processing/{accepted['task_id']}/status")).json()
-        assert status["data"]["status"] == "queued"
+        assert (status["data"]["status"], status["data"]["state"]) == ("pending", "queued")
         assert time.monotonic() - started < 5, "a missing worker must not hang the status call"
         active = (await client.get("/docs/processing/active")).json()["data"]
-        assert [task["status"] for task in active] == ["queued"]
+        assert [(task["status"], task["state"]) for task in active] == [("pending", "queued")]
 
         services = client._transport.app.state.services  # type: ignore[attr-defined]
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:

@@ -29,6 +29,7 @@ async def test_outage_shows_retrying_then_recovers_by_itself(
         accepted = (await upload(client, corpus / "minimal-document.pdf")).json()
         retrying, _ = await wait_for_status(client, accepted["task_id"], until={"retrying"})
         assert retrying["current_step"] == "vectorize"
+        assert retrying["status"] == "vectorizing"  # the seed's stage; the lifecycle in state
         assert retrying["attempt"] >= 2
         assert "simulated outage" in retrying["last_failure"]
 
@@ -50,7 +51,7 @@ async def test_retry_after_failure_resumes_at_the_failed_batch(
         task_id = accepted["task_id"]
         failed, _ = await wait_for_status(client, task_id)
         assert failed["status"] == "failed"
-        assert failed["retryable"] is True
+        assert failed["state"] == "waiting_for_retry" and failed["retryable"] is True
         assert failed["current_step"] == "vectorize"
         assert failed["chunks_embedded"] == 8
         assert "simulated outage" in failed["error_message"]
@@ -60,7 +61,7 @@ async def test_retry_after_failure_resumes_at_the_failed_batch(
         outage.down = False
         retried = await client.post(f"/docs/processing/{task_id}/retry")
         assert retried.status_code == 200, retried.text
-        assert retried.json()["data"]["status"] in {"running", "queued", "completed"}
+        assert retried.json()["data"]["state"] in {"running", "queued", "completed"}
         final, _ = await wait_for_status(client, task_id)
         assert final["status"] == "completed"
 
