@@ -309,6 +309,9 @@ def ask(
                 if name == "chunk":
                     sys.stdout.write(event["content"])
                     sys.stdout.flush()
+                elif name == "model_fallback":
+                    used, why = escape(event["model"]), escape(event["detail"])
+                    err.print(f"[yellow]answered by {used}[/]: {why}")
                 elif name == "complete":
                     _print_sources(event)
                     return

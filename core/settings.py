@@ -82,6 +82,9 @@ class Settings(BaseSettings):
 
     # Chat model backends
     default_model: str = "smollm2"
+    # A question naming a model that is not configured or not available: answered by the
+    # default model, told first in a `model_fallback` event ("default"), or refused ("error").
+    chat_model_fallback: Literal["default", "error"] = "default"
     llm_max_tokens: int = Field(default=256, ge=1)
     ollama_url: str | None = None
     ollama_model: str = "mistral"

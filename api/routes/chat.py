@@ -245,11 +245,13 @@ async def ask(
         raise relay.error
     if asked is None or complete is None:  # run() always ends in one or the other
         raise AppError("The answer ended without completing.")
+    fallback = {"model_fallback": complete["model_fallback"]} if complete["model_fallback"] else {}
     return ok(
         AskResult(
             question=ChatMessagePublic.model_validate(asked),
             answer=ChatMessagePublic.model_validate(complete["message"]),
-        )
+        ),
+        **fallback,
     )
 
 
@@ -358,7 +360,13 @@ async def chat_socket(
     try:
         # Another principal's session is refused exactly like one that does not exist.
         await chat.answers.require_session(session_id, owner=auth.principal)
-        connection = await chat.connections.connect(websocket, session_id)
+        connection = await chat.connections.connect(
+            websocket,
+            session_id,
+            greeting=lambda joined: ConnectedEvent(
+                session_id=session_id, connection_id=joined.id
+            ).payload(),
+        )
     except ChatSessionNotFoundError as exc:
         await websocket.close(code=CLOSE_SESSION_NOT_FOUND, reason=exc.message)
         return
@@ -366,7 +374,6 @@ async def chat_socket(
         await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason=exc.message)
         return
     client = SocketClient(chat, connection, owner=auth.principal)
-    await client.send(ConnectedEvent(session_id=session_id, connection_id=connection.id).payload())
     peer_closed = False
     try:
         while True:

@@ -10,21 +10,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from core import tasks
 from core.chat import prompt, store
-from core.chat.models import ChatMessagePublic, MessageRole, Source
+from core.chat.models import ChatMessagePublic, MessageRole, ModelFallback, Source
 from core.chat.protocol import (
     AnswerEvent,
     ChunkEvent,
     CompleteEvent,
     MessageEvent,
+    ModelFallbackEvent,
     SearchMode,
     StatusEvent,
 )
 from core.chat.retrieval import retrieve
 from core.errors import InvalidInputError, NotFoundError
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
+from core.llm.errors import UnknownModelError
 from core.runtime import Resources
 
 
@@ -47,6 +50,7 @@ class Question:
     use_documents: bool
     document_ids: list[str] | None  # None: all of the owner's documents
     user_id: str | None
+    fallback: ModelFallback | None = None  # the model asked for was not the one that answers
 
 
 class AnswerService:
@@ -82,12 +86,7 @@ class AnswerService:
                 error_code="question_too_long",
                 details={"length": len(question), "max_chars": limit},
             )
-        chosen = self.models.get(model)
-        if not await chosen.available():
-            raise ModelNotAvailableError(
-                f"The model {chosen.name!r} is not available right now.",
-                details={"model": chosen.name},
-            )
+        chosen, fallback = await self._choose_model(model)
         document_ids = None
         if isinstance(search_mode, list):
             document_ids = list(dict.fromkeys(search_mode))
@@ -100,7 +99,45 @@ class AnswerService:
             use_documents=search_mode != "none",
             document_ids=document_ids,
             user_id=user_id,
+            fallback=fallback,
         )
+
+    async def _choose_model(self, name: str | None) -> tuple[ChatModel, ModelFallback | None]:
+        """The model asked for; or, when it is not configured or not available and the
+        fallback setting allows, the default model with the reason."""
+        try:
+            chosen = self.models.get(name)
+        except UnknownModelError as exc:
+            if name is None or self._settings.chat_model_fallback != "default":
+                raise
+            return await self._fall_back(name, "not_configured", exc.message)
+        if await chosen.available():
+            return chosen, None
+        refused = ModelNotAvailableError(
+            f"The model {chosen.name!r} is not available right now.",
+            details={"model": chosen.name},
+        )
+        if (
+            name is None
+            or chosen.name == self.models.default_model
+            or self._settings.chat_model_fallback != "default"
+        ):
+            raise refused
+        return await self._fall_back(name, "not_available", refused.message)
+
+    async def _fall_back(
+        self, name: str, reason: Literal["not_configured", "not_available"], detail: str
+    ) -> tuple[ChatModel, ModelFallback]:
+        default = self.models.get()
+        if not await default.available():
+            raise ModelNotAvailableError(
+                f"Neither the model {name!r} nor the default {default.name!r} is available.",
+                details={"model": name, "default_model": default.name, "reason": reason},
+            )
+        fallback = ModelFallback(
+            requested_model=name, model=default.name, reason=reason, detail=detail
+        )
+        return default, fallback
 
     async def run(self, question: Question) -> AsyncGenerator[AnswerEvent, None]:
         engine = self._resources.engine
@@ -119,6 +156,9 @@ class AnswerService:
         asked_public = ChatMessagePublic.of(asked)
         reply_to = asked_public.id
         yield MessageEvent(session_id=session_id, message=asked_public)
+        fallback = question.fallback
+        if fallback is not None:  # said before anything of the answer
+            yield ModelFallbackEvent(session_id=session_id, reply_to=reply_to, **dict(fallback))
 
         sources: list[Source] = []
         turns: list[ChatTurn] | None
@@ -161,6 +201,7 @@ class AnswerService:
             content=content,
             model=model_name,
             sources=[source.model_dump(mode="json") for source in sources],
+            model_fallback=fallback.model_dump(mode="json") if fallback else None,
         )
         answer_public = ChatMessagePublic.of(answer)
         yield CompleteEvent(
@@ -171,6 +212,7 @@ class AnswerService:
             sources=sources,
             model=model_name,
             message=answer_public,
+            model_fallback=fallback,
         )
 
     async def _generate(self, model: ChatModel, turns: list[ChatTurn]) -> AsyncIterator[str]:

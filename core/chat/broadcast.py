@@ -27,6 +27,11 @@ class Broadcaster(Protocol):
         """Send ``text`` to every client of the session, in every process."""
         ...
 
+    async def sync(self) -> None:
+        """Return once every event any process published before the call reached ``deliver``
+        here (best effort: without the broker, at once)."""
+        ...
+
     async def stop(self) -> None: ...
 
 
@@ -42,6 +47,9 @@ class LocalBroadcaster:
     async def publish(self, session_id: int, text: str) -> None:
         if self._deliver is not None:
             await self._deliver(session_id, text)
+
+    async def sync(self) -> None:
+        """Publishing is delivering: everything published is delivered already."""
 
     async def stop(self) -> None:
         self._deliver = None

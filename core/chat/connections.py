@@ -5,6 +5,11 @@ on queues and never waits on a socket. A client whose queue fills up (it stopped
 reads slower than the session talks) is dropped with close code ``CLOSE_TOO_SLOW``; a client
 whose socket fails is removed. A periodic ``ping`` event keeps idle connections alive through
 proxies and finds dead ones.
+
+Observers see every event this process delivers (its own and, through the broadcaster, every
+other replica's) before any client does, and a joining client is first sent what observers
+say it missed (``on_join``), with no await between registering it and sending that: every
+later event reaches it live, every earlier one is in what it was sent.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,6 +33,11 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # the server is shutting down
 CLOSE_SESSION_NOT_FOUND = 4404  # no such chat session (or it was deleted)
 CLOSE_TOO_SLOW = 4408  # the client did not read its messages fast enough
+
+# Sees one delivered event: the session and its JSON text. Runs inside delivery: keep it cheap.
+Observer = Callable[[int, str], None]
+# The JSON texts a client joining the session is sent before any live event.
+JoinReplay = Callable[[int], list[str]]
 
 
 class MessageSocket(Protocol):
@@ -86,6 +96,20 @@ class ConnectionManager:
         self._sessions: dict[int, dict[str, Connection]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._pinger: asyncio.Task[None] | None = None
+        self._observers: list[Observer] = []
+        self._join_replays: list[JoinReplay] = []
+
+    def observe(self, observer: Observer) -> None:
+        """Show ``observer`` every event delivered to this process's clients from now on."""
+        self._observers.append(observer)
+
+    def on_join(self, replay: JoinReplay) -> None:
+        """Send a joining client what ``replay`` gives for its session, before live events."""
+        self._join_replays.append(replay)
+
+    async def sync(self) -> None:
+        """Return once every event published (by any replica) before the call was delivered."""
+        await self._broadcaster.sync()
 
     # --- lifecycle ---
 
@@ -109,15 +133,29 @@ class ConnectionManager:
 
     # --- the four operations ---
 
-    async def connect(self, websocket: MessageSocket, session_id: int) -> Connection:
+    async def connect(
+        self,
+        websocket: MessageSocket,
+        session_id: int,
+        *,
+        greeting: Callable[[Connection], Mapping[str, Any]] | None = None,
+    ) -> Connection:
         """Register an accepted socket as a client of ``session_id`` and start its sender;
-        ``TooManyConnectionsError`` when a connection cap is reached (nothing is registered)."""
+        ``TooManyConnectionsError`` when a connection cap is reached (nothing is registered).
+        Its first messages are ``greeting``, then what the ``on_join`` replays give."""
         self._check_caps(session_id)
         connection = Connection(websocket, session_id, queue_size=self._queue_size)
         connection.sender = asyncio.create_task(
             self._send_forever(connection), name=f"chat-ws-send-{connection.id}"
         )
+        # From here to the end, no await: no event can fall between the replay and live ones.
         self._sessions.setdefault(session_id, {})[connection.id] = connection
+        if greeting is not None:
+            connection.offer(encode(greeting(connection)))
+        for replay in self._join_replays:
+            for text in replay(session_id):
+                if not connection.offer(text):
+                    self._drop(connection)
         log.debug("client %s joined session %s", connection.id, session_id)
         return connection
 
@@ -204,6 +242,11 @@ class ConnectionManager:
             )
 
     async def _deliver(self, session_id: int, text: str) -> None:
+        for observer in self._observers:
+            try:
+                observer(session_id, text)
+            except Exception:  # an observer's bug must not keep the event from the clients
+                log.exception("an observer of session %s events failed", session_id)
         for connection in list(self._sessions.get(session_id, {}).values()):
             if not connection.offer(text):
                 self._drop(connection)

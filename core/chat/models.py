@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
@@ -31,6 +31,16 @@ class ChatSession(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class ModelFallback(BaseModel):
+    """An answer given by another model than the one asked for, and why."""
+
+    requested_model: str
+    model: str
+    # not_configured: no model of that name here; not_available: configured, not answering.
+    reason: Literal["not_configured", "not_available"]
+    detail: str
+
+
 class ChatMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="chatsession.id", index=True, ondelete="CASCADE")
@@ -40,6 +50,8 @@ class ChatMessage(SQLModel, table=True):
     user_id: str | None = Field(default=None, max_length=128)
     model: str | None = Field(default=None, max_length=128)
     sources: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    # An answer's ModelFallback, when the model asked for did not answer it.
+    model_fallback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -90,6 +102,7 @@ class ChatMessagePublic(BaseModel):
     user_id: str | None
     model: str | None
     sources: list[Source]
+    model_fallback: ModelFallback | None = None
     created_at: datetime
 
     @classmethod
@@ -102,6 +115,9 @@ class ChatMessagePublic(BaseModel):
             user_id=row.user_id,
             model=row.model,
             sources=[Source.model_validate(source) for source in row.sources],
+            model_fallback=(
+                ModelFallback.model_validate(row.model_fallback) if row.model_fallback else None
+            ),
             created_at=as_utc(row.created_at),
         )
 

@@ -16,6 +16,11 @@ lapses) fail with "another operation is in progress" and leave the connection un
 neither reconnects nor handles payloads over 8000 bytes; and it would add a second PostgreSQL
 driver next to psycopg.
 
+``sync`` is a read barrier: it publishes a marker and waits until the marker comes back on
+this replica's listening connection. PostgreSQL delivers notifications in commit order, so
+every event committed before the marker has been handed to ``deliver`` by then (used so that
+``GET /chat/{id}/typing`` on any replica shows what a client was already told).
+
 A replica that loses its connection reconnects within seconds; events published meanwhile do
 not reach its clients (their history, ``GET /chat/sessions/{id}/messages``, has them).
 """
@@ -42,6 +47,10 @@ CHANNEL = "docchat_chat"
 MAX_PAYLOAD_BYTES = 7900
 # Fragmented events being put back together, at most (the oldest is dropped beyond this).
 MAX_PARTIAL = 64
+# A sync marker's payload starts with this; older replicas ignore it (not six fields).
+SYNC_PREFIX = "sync:"
+# The longest ``sync`` waits for its marker; past it (a slow or absent broker) it gives up.
+SYNC_TIMEOUT_SECONDS = 1.0
 # Finds a dead connection that would otherwise wait for notifications forever.
 KEEPALIVES: dict[str, Any] = {
     "keepalives": 1,
@@ -73,6 +82,7 @@ class PostgresBroadcaster:
         self._partial: OrderedDict[tuple[str, str], list[str | None]] = OrderedDict()
         # Set while the listening connection is up (after LISTEN), cleared while it is down.
         self.listening = asyncio.Event()
+        self._syncs: dict[str, asyncio.Future[None]] = {}
 
     # --- the Broadcaster interface ---
 
@@ -99,12 +109,29 @@ class PostgresBroadcaster:
                             "event for session %s reached this replica only: %s", session_id, exc
                         )
 
+    async def sync(self) -> None:
+        if not self.listening.is_set():
+            return  # nothing arrives from the other replicas now: nothing to wait for
+        token = uuid.uuid4().hex[:16]
+        arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._syncs[token] = arrived
+        try:
+            async with asyncio.timeout(SYNC_TIMEOUT_SECONDS):
+                async with self._publish_lock:
+                    await self._notify([f"{SYNC_PREFIX}{self.origin}:{token}"])
+                await arrived
+        except (TimeoutError, psycopg.Error) as exc:
+            log.debug("sync with the other replicas gave up: %r", exc)
+        finally:
+            self._syncs.pop(token, None)
+
     async def stop(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
             self._listener = None
+        self.listening.clear()
         async with self._publish_lock:
             await self._drop_publisher()
         self._deliver = None
@@ -174,6 +201,12 @@ class PostgresBroadcaster:
                 break
 
     async def _receive(self, payload: str) -> None:
+        if payload.startswith(SYNC_PREFIX):
+            origin, _, token = payload.removeprefix(SYNC_PREFIX).partition(":")
+            arrived = self._syncs.get(token) if origin == self.origin else None
+            if arrived is not None and not arrived.done():
+                arrived.set_result(None)
+            return
         parts = payload.split(":", 5)
         if len(parts) != 6:
             log.debug("ignoring a foreign notification on %s", self._channel)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from core.chat.models import ChatMessagePublic, Source
+from core.chat.models import ChatMessagePublic, ModelFallback, Source
 from core.errors import InvalidInputError
 
 # Its longest length is a setting (chat_max_question_chars), checked when the question is
@@ -165,6 +165,14 @@ class StatusEvent(Event):
     timestamp: datetime = Field(default_factory=now)
 
 
+class ModelFallbackEvent(ModelFallback, Event):
+    """Sent before an answer's chunks when another model than the one asked for answers it."""
+
+    type: Literal["model_fallback"] = "model_fallback"
+    session_id: int
+    reply_to: int
+
+
 class ChunkEvent(Event):
     type: Literal["chunk"] = "chunk"
     session_id: int
@@ -181,6 +189,7 @@ class CompleteEvent(Event):
     sources: list[Source]
     model: str | None
     message: ChatMessagePublic
+    model_fallback: ModelFallback | None = None
 
 
 class SessionDeletedEvent(Event):
@@ -199,4 +208,4 @@ class PongEvent(Event):
     timestamp: datetime = Field(default_factory=now)
 
 
-AnswerEvent = MessageEvent | StatusEvent | ChunkEvent | CompleteEvent
+AnswerEvent = MessageEvent | ModelFallbackEvent | StatusEvent | ChunkEvent | CompleteEvent

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from core.chat.answer_streams import AnswerStreams
 from core.chat.answers import AnswerService
 from core.chat.broadcast import Broadcaster
 from core.chat.connections import ConnectionManager
@@ -35,6 +36,10 @@ class ChatService:
             max_per_session=settings.ws_max_connections_per_session,
             max_total=settings.ws_max_connections,
         )
+        # What a client joining mid-answer missed: sent to it before the live chunks.
+        self.answer_streams = AnswerStreams()
+        self.connections.observe(self.answer_streams.observe)
+        self.connections.on_join(self.answer_streams.replay)
         self.typing = TypingIndicators(
             resources.engine, self.connections, ttl=settings.typing_ttl_seconds
         )

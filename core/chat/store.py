@@ -86,6 +86,7 @@ def add_message(
     user_id: str | None = None,
     model: str | None = None,
     sources: Sequence[dict[str, Any]] = (),
+    model_fallback: dict[str, Any] | None = None,
 ) -> ChatMessage:
     row = ChatMessage(
         session_id=session_id,
@@ -94,6 +95,7 @@ def add_message(
         user_id=user_id,
         model=model,
         sources=list(sources),
+        model_fallback=model_fallback,
     )
     with session_scope(engine) as session:
         session.add(row)

@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -30,7 +30,7 @@ from core.embeddings import Embedder
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
 from core.llm.ollama import OllamaChatModel
-from tests.chat.fakes import BrokenModel, EndlessModel
+from tests.chat.fakes import BrokenModel, EndlessModel, SlowModel
 from tests.helpers import stack_settings, upload, wait_for_status
 
 # Small enough for a 2-core machine, long enough to stream several pieces.
@@ -47,6 +47,7 @@ class LiveServer:
     document_id: str
     broken: BrokenModel
     endless: EndlessModel
+    slow: SlowModel
 
     @property
     def chat(self) -> ChatService:
@@ -58,6 +59,16 @@ class LiveServer:
         assert response.status_code == 201, response.text
         session_id: int = response.json()["data"]["id"]
         return session_id
+
+    @contextlib.contextmanager
+    def model_fallback(self, mode: Literal["default", "error"]) -> Iterator[None]:
+        """Run with ``DOCCHAT_CHAT_MODEL_FALLBACK`` set to ``mode`` (read at every question)."""
+        settings = self.chat.resources.settings
+        before, settings.chat_model_fallback = settings.chat_model_fallback, mode
+        try:
+            yield
+        finally:
+            settings.chat_model_fallback = before
 
     def ws(self, session_id: int) -> Any:
         return connect(f"{self.ws_base}/chat/{session_id}/ws", open_timeout=5, close_timeout=2)
@@ -106,7 +117,7 @@ async def live(
         llm_max_tokens=MAX_TOKENS,
         typing_ttl_seconds=TYPING_TTL,
     )
-    broken, endless = BrokenModel(), EndlessModel()
+    broken, endless, slow = BrokenModel(), EndlessModel(), SlowModel()
     with socket.socket() as probe:  # a port nothing listens on: an Ollama that is down
         probe.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
@@ -115,6 +126,7 @@ async def live(
             LlamaCppChatModel(),
             broken,
             endless,
+            slow,
             OllamaChatModel(base_url=dead_url, model="mistral"),
         ],
         default_model="smollm2",
@@ -133,6 +145,7 @@ async def live(
                 document_id=response.json()["document_id"],
                 broken=broken,
                 endless=endless,
+                slow=slow,
             )
 
 

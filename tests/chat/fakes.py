@@ -78,3 +78,23 @@ class QuotingModel(FakeModel):
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         for word in turns[-1].content.split()[:8]:
             yield word + " "
+
+
+class SlowModel(FakeModel):
+    """Streams ``pieces`` numbered words, one every ``delay`` seconds: an answer long enough
+    to drop a socket in the middle of, with a text known in advance."""
+
+    name = "slow"
+    description = "Streams numbered words slowly."
+
+    def __init__(self, pieces: int = 40, delay: float = 0.03) -> None:
+        self.pieces = pieces
+        self.delay = delay
+
+    def text(self) -> str:
+        return "".join(f"w{index} " for index in range(self.pieces))
+
+    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
+        for index in range(self.pieces):
+            await asyncio.sleep(self.delay)
+            yield f"w{index} "

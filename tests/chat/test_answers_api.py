@@ -96,7 +96,8 @@ async def test_refusals_before_answering_are_enveloped(live: LiveServer) -> None
     ]
     for target, body, status, code in cases:
         for path in (f"/chat/{target}/ask", f"/chat/{target}/ask/stream"):
-            response = await live.http.post(path, json=body)
+            with live.model_fallback("error"):  # the strict setting: no default stands in
+                response = await live.http.post(path, json=body)
             assert response.status_code == status, (path, body, response.text)
             assert response.json()["error"]["error_code"] == code
     history = (await live.http.get(f"/chat/sessions/{session_id}/messages")).json()["data"]

@@ -144,3 +144,20 @@ def test_split_utf8_never_cuts_a_character() -> None:
 def test_unset_url_means_this_process_only() -> None:
     assert isinstance(broadcaster_for(None), LocalBroadcaster)
     assert isinstance(broadcaster_for("postgresql://h/db"), PostgresBroadcaster)
+
+
+async def test_sync_returns_once_everything_published_before_it_arrived(url: str) -> None:
+    channel = f"test_{uuid.uuid4().hex[:8]}"
+    a, _ = await replica(url, channel)
+    b, at_b = await replica(url, channel)
+    try:
+        for index in range(200):
+            await a.publish(4, json.dumps({"index": index}))
+        # B has not necessarily heard them all yet; once its sync returns it has, at once.
+        await b.sync()
+        assert [json.loads(text)["index"] for _, text in at_b] == list(range(200))
+        await b.stop()
+        await b.sync()  # not listening: returns at once instead of waiting for nothing
+    finally:
+        await a.stop()
+        await b.stop()

@@ -96,8 +96,9 @@ async def test_bad_frames_get_typed_errors_and_the_socket_stays_open(live: LiveS
             ),
         ]
         for frame, code in cases:
-            await ws.send(frame)
-            error = (await receive_type(ws, "error"))["error"]
+            with live.model_fallback("error"):  # the strict setting: no default stands in
+                await ws.send(frame)
+                error = (await receive_type(ws, "error"))["error"]
             assert error["error_code"] == code, (frame, error)
             assert set(error) == {"error_code", "message", "details", "timestamp"}
             assert error["message"]
