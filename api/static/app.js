@@ -181,8 +181,8 @@ function stageOf(task) {
   switch (task.state) {
     case "completed": return "Ready";
     case "cancelled": return "Cancelled";
-    case "failed": return "Failed";
-    case "waiting_for_retry": return "Failed: can be retried";
+    case "failed":
+    case "waiting_for_retry": return "Failed"; // the Retry button tells the two apart
     case "queued": return "Waiting for a worker";
     case "retrying": return (STEP_WORDS[task.current_step] || "Working") + ": retrying";
     default: return STEP_WORDS[task.current_step] || "Working";
@@ -553,8 +553,14 @@ const chat = {
         draftFor(msg.reply_to).status.textContent =
           msg.status === "retrieving" ? "Searching your documents…" : `Writing (${msg.model})…`;
         break;
+      case "model_fallback":
+        draftFor(msg.reply_to).status.textContent =
+          `${msg.requested_model} cannot answer; ${msg.model} answers instead…`;
+        break;
       case "chunk": {
         const draft = draftFor(msg.reply_to);
+        // A resumed chunk (after a reconnect) is the whole answer so far: it replaces the draft.
+        if (msg.resumed) draft.body.replaceChildren();
         draft.body.append(msg.content); // a text node: nothing in it is taken for markup
         scrollMessages();
         break;
