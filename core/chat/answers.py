@@ -188,7 +188,19 @@ class AnswerService:
                 session_id=session_id, reply_to=reply_to, status="generating", model=model_name
             )
             pieces: list[str] = []
-            async for piece in self._generate(question.model, turns):
+            async for piece in self._generate_or_fall_back(question, turns):
+                if isinstance(piece, ModelFallback):  # it failed before its first piece
+                    fallback, model_name = piece, piece.model
+                    yield ModelFallbackEvent(
+                        session_id=session_id, reply_to=reply_to, **dict(piece)
+                    )
+                    yield StatusEvent(
+                        session_id=session_id,
+                        reply_to=reply_to,
+                        status="generating",
+                        model=model_name,
+                    )
+                    continue
                 pieces.append(piece)
                 yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=piece)
             content = "".join(pieces).strip()
@@ -214,6 +226,36 @@ class AnswerService:
             message=answer_public,
             model_fallback=fallback,
         )
+
+    async def _generate_or_fall_back(
+        self, question: Question, turns: list[ChatTurn]
+    ) -> AsyncIterator[str | ModelFallback]:
+        """The model's pieces; when a model asked for by name fails before its first piece
+        (and the setting allows), the ``ModelFallback`` that says so, then the default's."""
+        started = False
+        try:
+            async for piece in self._generate(question.model, turns):
+                started = True
+                yield piece
+            return
+        except (GenerationError, ModelNotAvailableError) as exc:
+            default = self.models.get()
+            if (
+                started
+                or question.fallback is not None  # the default is answering already
+                or question.model.name == default.name
+                or self._settings.chat_model_fallback != "default"
+            ):
+                raise
+            failure = exc
+        yield ModelFallback(
+            requested_model=question.model.name,
+            model=default.name,
+            reason="failed",
+            detail=failure.message,
+        )
+        async for piece in self._generate(default, turns):
+            yield piece
 
     async def _generate(self, model: ChatModel, turns: list[ChatTurn]) -> AsyncIterator[str]:
         """The model's pieces; a model silent for longer than the token timeout fails."""

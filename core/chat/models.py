@@ -36,8 +36,9 @@ class ModelFallback(BaseModel):
 
     requested_model: str
     model: str
-    # not_configured: no model of that name here; not_available: configured, not answering.
-    reason: Literal["not_configured", "not_available"]
+    # not_configured: no model of that name here; not_available: configured, not answering;
+    # failed: it failed before the first piece of its answer.
+    reason: Literal["not_configured", "not_available", "failed"]
     detail: str
 
 

@@ -30,7 +30,7 @@ from core.embeddings import Embedder
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
 from core.llm.ollama import OllamaChatModel
-from tests.chat.fakes import BrokenModel, EndlessModel, SlowModel
+from tests.chat.fakes import BrokenModel, EndlessModel, FailingModel, SlowModel
 from tests.helpers import stack_settings, upload, wait_for_status
 
 # Small enough for a 2-core machine, long enough to stream several pieces.
@@ -127,6 +127,7 @@ async def live(
             broken,
             endless,
             slow,
+            FailingModel(),
             OllamaChatModel(base_url=dead_url, model="mistral"),
         ],
         default_model="smollm2",

@@ -98,3 +98,14 @@ class SlowModel(FakeModel):
         for index in range(self.pieces):
             await asyncio.sleep(self.delay)
             yield f"w{index} "
+
+
+class FailingModel(FakeModel):
+    """Available by its probe, but fails before the first piece of every answer."""
+
+    name = "failing"
+    description = "Fails at once, like a server that answers its probe but not a question."
+
+    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
+        raise GenerationError("The model server refused the question.")
+        yield ""  # an async generator, like every backend's stream

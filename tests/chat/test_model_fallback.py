@@ -4,6 +4,7 @@ model, which is said first (``model_fallback``), in ``complete`` and in the stor
 from __future__ import annotations
 
 from tests.chat.conftest import LiveServer, receive_answer, receive_type
+from tests.chat.test_answers_api import sse_events
 
 UNRELATED = "How do I bake sourdough bread?"
 
@@ -68,3 +69,28 @@ async def test_the_default_itself_and_the_strict_setting_still_refuse(live: Live
     )
     assert asked_for_default.status_code == 200
     assert asked_for_default.json()["data"]["answer"]["model_fallback"] is None
+
+
+async def test_a_model_failing_before_its_first_piece_is_stood_in_for(live: LiveServer) -> None:
+    session_id = await live.new_session()
+    body = {"question": "Say hello.", "model": "failing", "search_mode": "none"}
+    events = await sse_events(live, session_id, body)
+    kinds = [event["type"] for event in events]
+    assert kinds[:4] == ["message", "status", "model_fallback", "status"], kinds
+    assert kinds[-1] == "complete" and "chunk" in kinds
+    assert events[1]["model"] == "failing" and events[3]["model"] == "smollm2"
+    fallback = events[2]
+    assert (fallback["requested_model"], fallback["model"], fallback["reason"]) == (
+        "failing",
+        "smollm2",
+        "failed",
+    )
+    assert "refused the question" in fallback["detail"]
+    complete = events[-1]
+    assert complete["model"] == "smollm2" and complete["model_fallback"]["reason"] == "failed"
+    assert complete["message"]["model_fallback"]["reason"] == "failed"
+
+    with live.model_fallback("error"):
+        strict = await live.http.post(f"/chat/{session_id}/ask", json=body)
+    assert strict.status_code == 502
+    assert strict.json()["error"]["error_code"] == "llm_generation_failed"

@@ -1,6 +1,7 @@
 """Two API replicas, as separate uvicorn processes on one PostgreSQL: a WebSocket client of
 replica A sees what happens in the session on replica B (typing, the question, every piece of
-the answer) through the PostgreSQL broker, DOCCHAT_BROADCAST_URL.
+the answer) through the PostgreSQL broker, DOCCHAT_BROADCAST_URL, and A's REST lists whoever its
+client was told is typing.
 
 Each replica has its own DOCCHAT_DATA_DIR (Qdrant's local mode is one process per folder); the
 question uses ``search_mode: "none"``, so no vectors are needed, and the embedded SmolLM2 model
@@ -77,6 +78,10 @@ async def test_websocket_on_one_replica_sees_a_question_asked_on_another(
                 update = await receive(on_a, timeout=10)
                 assert update["type"] == "typing_update"
                 assert (update["user_id"], update["is_typing"]) == ("bea", True)
+                # Told on replica A, so listed by A's REST at once, though only B (behind its
+                # 50 ms write-behind) writes the indicator to SQL.
+                listed = (await http_a.get(f"/chat/{session_id}/typing")).json()["data"]
+                assert [indicator["user_id"] for indicator in listed] == ["bea"]
 
                 question = {
                     "type": "chat_message",
