@@ -19,7 +19,7 @@ router = APIRouter(prefix="/docs/processing", tags=["processing"])
 @router.get(
     "/active",
     response_model=Envelope[list[TaskStatus]],
-    summary="Tasks that are queued, running or retrying",
+    summary="Tasks whose state is queued, running or retrying",
 )
 async def active_tasks(ingestion: IngestionDep, owner: PrincipalDep) -> Envelope[list[TaskStatus]]:
     views = await ingestion.active(owner=owner)
@@ -42,7 +42,10 @@ async def retry_all(ingestion: IngestionDep, owner: PrincipalDep) -> Envelope[Re
     response_model=Envelope[TaskStatus],
     summary="A task's status and per-step progress",
     responses=error_responses(404),
-    description="A running task's status is its workflow's state (`source: workflow`). Polls "
+    description="`status` is the seed's stage (`pending`, `uploading`, `extracting`, `chunking`, "
+    "`vectorizing`, `completed`, `failed`, or `cancelled`); `state` the lifecycle behind it "
+    "(`queued`, `running`, `retrying`, `waiting_for_retry`, `failed`, `completed`, "
+    "`cancelled`). A running task's is its workflow's own (`source: workflow`). Polls "
     "of one task share a view that is renewed every 0.25 s while anyone reads it, so it can be "
     "up to about a second old. Just after the upload, and once the task has finished, the "
     "stored row answers (`source: database`).",
