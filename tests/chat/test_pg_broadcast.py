@@ -151,10 +151,13 @@ async def test_sync_returns_once_everything_published_before_it_arrived(url: str
     a, _ = await replica(url, channel)
     b, at_b = await replica(url, channel)
     try:
-        for index in range(200):
-            await a.publish(4, json.dumps({"index": index}))
-        # B has not necessarily heard them all yet; once its sync returns it has, at once.
-        await b.sync()
+        # Another replica's 200 events, committed at once: all still on their way to B.
+        async with await psycopg.AsyncConnection.connect(url) as connection:
+            async with connection.transaction():
+                for index in range(200):
+                    payload = f"elsewhere:4:{index}:0:1:" + json.dumps({"index": index})
+                    await connection.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+        await b.sync()  # once it returns B has heard them all, without waiting any longer
         assert [json.loads(text)["index"] for _, text in at_b] == list(range(200))
         await b.stop()
         await b.sync()  # not listening: returns at once instead of waiting for nothing

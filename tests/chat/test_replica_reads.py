@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine
 
 from core import migrate
 from core.chat import store
 from core.chat.answer_streams import AnswerStreams
-from core.chat.connections import ConnectionManager
+from core.chat.connections import ConnectionManager, encode
 from core.chat.pg_broadcast import PostgresBroadcaster
+from core.chat.protocol import TypingUpdateEvent
 from core.chat.typing_indicators import TypingIndicators
 from core.db import make_engine
 from tests.postgres import PostgresCluster
@@ -52,10 +54,14 @@ def engine(postgres: PostgresCluster) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def channel() -> str:
+    return f"test_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
 async def replicas(
-    postgres: PostgresCluster, engine: Engine
+    postgres: PostgresCluster, engine: Engine, channel: str
 ) -> AsyncIterator[tuple[Replica, Replica]]:
-    channel = f"test_{uuid.uuid4().hex[:8]}"
     made: list[Replica] = []
     for _ in range(2):
         broadcaster = PostgresBroadcaster(postgres.url(driver=""), channel=channel)
@@ -76,7 +82,7 @@ async def replicas(
 
 
 async def test_typing_told_on_one_replica_is_listed_by_the_other_at_once(
-    engine: Engine, replicas: tuple[Replica, Replica]
+    engine: Engine, replicas: tuple[Replica, Replica], postgres: PostgresCluster, channel: str
 ) -> None:
     a, b = replicas
     session_id = store.create_session(engine, owner="local", title="t").id
@@ -92,8 +98,30 @@ async def test_typing_told_on_one_replica_is_listed_by_the_other_at_once(
 
     await a.typing.update(session_id=session_id, user_id="user123", is_typing=False)
     assert await b.typing.active(session_id) == []
+
     await b.typing.update(session_id=session_id, user_id="bob", is_typing=True)
     assert [row.user_id for row in await a.typing.active(session_id)] == ["bob"]
+
+    # A third replica's burst, committed at once: still on its way to B when B is asked; B's
+    # read waits for it (the sync itself is proved in test_pg_broadcast).
+    people = [f"p{index:03}" for index in range(100)]
+    events = [
+        TypingUpdateEvent(session_id=session_id, user_id=person, is_typing=True).payload()
+        for person in people
+    ]
+    await notify_at_once(postgres.url(driver=""), channel, session_id, events)
+    assert [row.user_id for row in await b.typing.active(session_id)] == ["bob", *people]
+
+
+async def notify_at_once(
+    url: str, channel: str, session_id: int, events: list[dict[str, Any]]
+) -> None:
+    """Publish ``events`` as another replica would, in one transaction: they arrive together."""
+    async with await psycopg.AsyncConnection.connect(url) as connection:
+        async with connection.transaction():
+            for sequence, event in enumerate(events):
+                payload = f"elsewhere:{session_id}:{sequence}:0:1:{encode(event)}"
+                await connection.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
 async def test_a_client_joining_another_replica_mid_answer_gets_all_of_it(
