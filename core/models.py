@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -84,6 +85,8 @@ class FileProcessingTask(SQLModel, table=True):
     chunks_embedded: int = 0
     error_code: str | None = None
     error_message: str | None = None
+    # Whether a failed task waits for a retry: read when the workflow cannot be asked.
+    retryable: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)

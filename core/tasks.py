@@ -39,6 +39,7 @@ MIRRORED_FIELDS = (
     "chunks_embedded",
     "error_code",
     "error_message",
+    "retryable",
 )
 
 
