@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # start-up and then every interval (0: at start-up only), once unchanged for the minimum
     # age: longer than any upload or step takes between two writes to its file.
     sweep_interval_minutes: float = Field(default=60.0, ge=0)
-    sweep_min_age_minutes: float = Field(default=30.0, ge=1)
+    sweep_min_age_minutes: float = Field(default=30.0, gt=0)
 
     # Chat model backends
     default_model: str = "smollm2"

@@ -62,9 +62,7 @@ def sweep(
         for path in _children(storage.artifacts_dir)
         if path.is_dir() and _tree_older(path, cutoff)
     ]
-    old_partials = [
-        path for path in _partials(storage.artifacts_dir) if _file_older(path, cutoff)
-    ]
+    old_partials = [path for path in _partials(storage.artifacts_dir) if _file_older(path, cutoff)]
     stored_names, document_ids = _owned(engine)
 
     result = SweepResult()
