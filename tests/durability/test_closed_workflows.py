@@ -171,8 +171,8 @@ async def test_a_row_whose_workflow_closed_is_repaired_by_the_status_view(
             accepted = (await upload(client, corpus / "minimal-document.pdf")).json()
             task_id = accepted["task_id"]
             handle = temporal.get_workflow_handle(accepted["data"]["workflow_id"])
-            running = (await client.get(f"/docs/processing/{task_id}/status")).json()["data"]
-            assert running["status"] == "running" and running["source"] == "workflow"
+            running, _ = await wait_for_status(client, task_id, until={"running"}, timeout=30)
+            assert running["source"] == "workflow"
 
             # Cancelled: the workflow closes CANCELED and the row still says queued.
             await handle.cancel()
