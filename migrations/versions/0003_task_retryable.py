@@ -1,5 +1,7 @@
-"""Store whether a failed task waits for a retry, so a view read from the row alone (the
-workflow service or its workers unreachable) does not call a retryable failure permanent.
+"""Task rows store whether a failed task waits for a retry.
+
+So a view read from the row alone (the workflow service or its workers unreachable) does not
+call a retryable failure permanent.
 
 Rows written before this revision get ``false``: for them, a retry asks the workflow itself.
 
