@@ -298,6 +298,12 @@ class IngestionService:
 
     async def _repair(self, task: FileProcessingTask, closed: WorkflowExecutionStatus) -> TaskView:
         """Write the end of a workflow that closed without writing it (core.closed_tasks)."""
+        # The row may have been read just before the workflow wrote its end and closed.
+        current = await asyncio.to_thread(tasks.get_task, self._engine, task.id)
+        if current is None or not needs_repair(current, closed):
+            latest = current or task
+            return TaskView(latest, _progress_from_row(latest), "database", None)
+        task = current
         result: Progress | None = None
         if closed == WorkflowExecutionStatus.COMPLETED:
             handle = self._client.get_workflow_handle(task.workflow_id, result_type=Progress)
