@@ -80,7 +80,7 @@ CORPUS = REPO.parent / "shared" / "corpus"
 DOCUMENT = "pdflatex-4-pages.pdf"
 PAGES_PER_BATCH = 2
 CHUNKS_PER_BATCH = 6
-# A committed history holds ids, counts and error messages, never document text: ~35-50 KB.
+# A committed history holds ids, counts and error messages, never document text: ~35-65 KB.
 MAX_HISTORY_BYTES = 200_000
 
 log = logging.getLogger("record_histories")
