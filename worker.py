@@ -21,6 +21,7 @@ from activities.ingest import IngestActivities, IngestDependencies
 from core import offload
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.settings import ConfigurationError, Settings, get_settings
+from core.sweeper import start_sweeper_for
 from core.temporal import connect_temporal
 from workflows.ingest import IngestDocumentWorkflow
 
@@ -79,9 +80,11 @@ async def run_worker(settings: Settings) -> None:
         )
         async with worker:
             log.info("worker polling task queue %s", settings.temporal_task_queue)
+            sweeper = start_sweeper_for(resources)
             freeze_startup_heap()
             await stop.wait()
             log.info("shutting down")
+            sweeper.cancel()
     resources.close()
 
 

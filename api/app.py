@@ -25,6 +25,7 @@ from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.settings import Settings, get_settings
+from core.sweeper import start_sweeper_for
 from core.temporal import connect_temporal
 
 log = logging.getLogger("docchat.api")
@@ -87,6 +88,7 @@ def create_app(
             # search nor the first answer pays the load (seconds on a small machine).
             warm_up = asyncio.create_task(_warm_up(resources, registry), name="warm-up")
             stack.callback(warm_up.cancel)
+            stack.callback(start_sweeper_for(resources).cancel)
             yield
         resources.close()
 

@@ -23,9 +23,10 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from core import tasks
+from core.closed_tasks import closed_progress, needs_repair
 from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from core.models import Document, DocumentStatus, FileProcessingTask, ProcessingState
 from core.progress_cache import ProgressCache
@@ -154,17 +155,23 @@ class IngestionService:
 
     async def start(self, received: ReceivedFile, *, owner: str) -> StartedTask:
         """Start ingesting ``received``, or answer with the document that has the same bytes."""
-        existing = await self._existing_copy(received, owner=owner)
-        if existing is not None:
-            return existing
         try:
-            task = await self._start_new(received, owner=owner)
-        except IntegrityError:
-            # A concurrent upload of the same bytes won the race: answer with its document.
             existing = await self._existing_copy(received, owner=owner)
-            if existing is None:
-                raise
-            return existing
+            if existing is not None:
+                return existing
+            try:
+                task = await self._start_new(received, owner=owner)
+            except IntegrityError:
+                # A concurrent upload of the same bytes won the race: answer with its document.
+                existing = await self._existing_copy(received, owner=owner)
+                if existing is None:
+                    raise
+                return existing
+        except BaseException:
+            # Whatever went wrong (the database, the workflow service, a client that hung up),
+            # no row owns the received file now: it must not stay behind in uploads/.
+            await asyncio.shield(asyncio.to_thread(received.path.unlink, missing_ok=True))
+            raise
         # Until the workflow runs its first task, the row's "queued" is its whole state: polls
         # right after the upload need not wait for that task (under a burst, a query does).
         self._views.put(task.id, TaskView(task, _progress_from_row(task), "database", None))
@@ -198,13 +205,10 @@ class IngestionService:
         )
         task = FileProcessingTask(document_id=document.id, workflow_id="", owner=owner)
         task.workflow_id = workflow_id_for(task.id)
-        try:
-            await asyncio.to_thread(
-                tasks.create_document_and_task, self._engine, document=document, task=task
-            )
-        except IntegrityError:
-            await asyncio.to_thread(received.path.unlink, missing_ok=True)
-            raise
+        # A failure here leaves no row; start() removes the file.
+        await asyncio.to_thread(
+            tasks.create_document_and_task, self._engine, document=document, task=task
+        )
         try:
             await self._client.start_workflow(
                 WORKFLOW_NAME,
@@ -219,6 +223,11 @@ class IngestionService:
                 f"The workflow service is unavailable, the upload was not kept: {exc.message}",
                 error_code="temporal_unavailable",
             ) from exc
+        except BaseException:
+            # Rows with no workflow would read `queued` forever (a workflow that did start
+            # finds no document and ends at its first step).
+            await asyncio.shield(asyncio.to_thread(self._forget, document))
+            raise
         return task
 
     def _forget(self, document: Document) -> None:
@@ -285,6 +294,9 @@ class IngestionService:
                 and description.status == WorkflowExecutionStatus.RUNNING
             ):
                 progress = await _settle(self._query(handle))
+        if isinstance(description, WorkflowExecutionDescription) and description.status:
+            if needs_repair(task, description.status):
+                return await self._repair(task, description.status)
         if (
             isinstance(description, WorkflowExecutionDescription)
             and description.status == WorkflowExecutionStatus.RUNNING
@@ -298,6 +310,42 @@ class IngestionService:
         log.debug("workflow %s not answering, reading the row", task.workflow_id)
         return TaskView(task, _progress_from_row(task), "database", None)
 
+    async def _repair(self, task: FileProcessingTask, closed: WorkflowExecutionStatus) -> TaskView:
+        """Write the end of a workflow that closed without writing it (core.closed_tasks)."""
+        # The row may have been read just before the workflow wrote its end and closed.
+        current = await asyncio.to_thread(tasks.get_task, self._engine, task.id)
+        if current is None or not needs_repair(current, closed):
+            latest = current or task
+            return TaskView(latest, _progress_from_row(latest), "database", None)
+        task = current
+        result: Progress | None = None
+        if closed == WorkflowExecutionStatus.COMPLETED:
+            handle = self._client.get_workflow_handle(task.workflow_id, result_type=Progress)
+            with contextlib.suppress(Exception):  # unreadable: the row's counts will do
+                result = await handle.result(rpc_timeout=QUERY_TIMEOUT)
+        progress = closed_progress(_progress_from_row(task), closed, result)
+        log.warning(
+            "task %s: workflow %s closed %s, row said %s: recording %s",
+            task.id,
+            task.workflow_id,
+            closed.name,
+            task.status.value,
+            progress.status,
+        )
+        await asyncio.to_thread(self._record_end, task, progress)
+        repaired = await asyncio.to_thread(tasks.get_task, self._engine, task.id)
+        return TaskView(repaired or task, progress, "database", None)
+
+    def _record_end(self, task: FileProcessingTask, progress: Progress) -> None:
+        tasks.record_progress(self._engine, task.id, progress)
+        if progress.status == Status.COMPLETED:
+            return
+        # Ended for good without its own clean-up: nothing of it is used again.
+        self._resources.vectors.delete_document(task.document_id)
+        document = tasks.get_document(self._engine, task.document_id)
+        if document is not None:
+            self._resources.storage.remove_document(document.id, document.stored_name)
+
     @staticmethod
     async def _query(handle: WorkflowHandle[Any, Any]) -> Progress:
         progress: Progress = await handle.query(
@@ -309,13 +357,17 @@ class IngestionService:
         """Resume a failed task at the step that failed, keeping all finished work."""
         view = await self.fresh_view(task_id, owner=owner)
         progress = view.progress
-        if progress.status != Status.FAILED:
+        if view.source == "database" and progress.status == Status.FAILED:
+            # The workflow did not answer (no worker polling, or it closed): the row alone
+            # cannot tell whether the failed workflow still waits, so ask the server.
+            await self._require_waiting(view)
+        elif progress.status != Status.FAILED:
             raise ConflictError(
                 f"Task {task_id} is {view.state}; only a failed task can be retried.",
                 error_code="task_not_failed",
                 details={"status": view.status, "state": view.state},
             )
-        if not progress.retryable:
+        elif not progress.retryable:
             raise ConflictError(
                 f"A retry cannot help this task: {progress.error_message}",
                 error_code="retry_not_possible",
@@ -331,6 +383,25 @@ class IngestionService:
             await asyncio.sleep(0.05)
         self._views.put(task_id, view)
         return view
+
+    async def _require_waiting(self, view: TaskView) -> None:
+        """Refuse a retry only if the task's workflow has closed; an open one takes the signal
+        (a no-op unless it waits for a retry), handled once a worker polls again."""
+        try:
+            description = await self._client.get_workflow_handle(view.task.workflow_id).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise ServiceUnavailableError(
+                    f"The workflow service is unavailable: {exc.message}",
+                    error_code="temporal_unavailable",
+                ) from exc
+            description = None
+        if description is None or description.status != WorkflowExecutionStatus.RUNNING:
+            raise ConflictError(
+                f"A retry cannot help this task: {view.progress.error_message}",
+                error_code="retry_not_possible",
+                details={"reason": view.progress.error_code, "status": view.progress.status},
+            )
 
     async def retry_failed(self, *, owner: str) -> RetrySummary:
         # The row can lag the workflow by a moment, so candidates include running ones and the

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # A worker that stops heartbeating this long is taken for dead; another takes the step.
     activity_heartbeat_timeout_seconds: float = Field(default=30.0, ge=1)
     failed_task_retention_hours: float = Field(default=24 * 7, gt=0)
+    # Files no document row owns (a crash's leftovers, see core/sweeper.py) are removed at
+    # start-up and then every interval (0: at start-up only), once unchanged for the minimum
+    # age: longer than any upload or step takes between two writes to its file.
+    sweep_interval_minutes: float = Field(default=60.0, ge=0)
+    sweep_min_age_minutes: float = Field(default=30.0, gt=0)
 
     # Chat model backends
     default_model: str = "smollm2"

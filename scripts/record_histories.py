@@ -11,7 +11,13 @@ throwaway Temporal dev server and data directory, one small corpus PDF per scena
 * ``cancel``: the workflow is cancelled while a vectorize batch is running;
 * ``cancel_as_step_completes``: the cancel arrives while a batch finishes without heartbeating,
   so the batch completes normally and the workflow honours the cancel afterwards (the
-  ``cancel-after-completed-step`` patch).
+  ``cancel-after-completed-step`` patch);
+* ``cancel_during_final_record``: the cancel arrives while the workflow writes `completed` to
+  the row; the write outlasts it and the workflow completes (the
+  ``completion-record-outlasts-cancel`` patch).
+
+Both cancel scenarios discard the document's file and artifacts (the
+``discard-document-on-cancel`` patch).
 
 Each history is written to ``tests/replay/histories/<scenario>.json`` only when every scenario
 ended as it should. Re-record after a deliberate, versioned change to the workflow (see
@@ -53,15 +59,20 @@ from temporalio.client import (  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from core import offload  # noqa: E402
+from core import offload, tasks  # noqa: E402
 from core.ingestion import IngestionService  # noqa: E402
 from core.runtime import Resources, open_resources  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from core.storage import Chunk  # noqa: E402
 from core.uploads import store_local_copy  # noqa: E402
 from core.vectorstore import VectorStore  # noqa: E402
 from worker import ACTIVITY_THREADS, build_worker  # noqa: E402
 from workflows.contracts import PROGRESS_QUERY, RETRY_SIGNAL, Progress, Status  # noqa: E402
-from workflows.ingest import CANCEL_AFTER_COMPLETED_STEP  # noqa: E402
+from workflows.ingest import (  # noqa: E402
+    CANCEL_AFTER_COMPLETED_STEP,
+    COMPLETION_OUTLASTS_CANCEL,
+    DISCARD_DOCUMENT_ON_CANCEL,
+)
 
 HISTORIES = REPO / "tests" / "replay" / "histories"
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -69,7 +80,7 @@ CORPUS = REPO.parent / "shared" / "corpus"
 DOCUMENT = "pdflatex-4-pages.pdf"
 PAGES_PER_BATCH = 2
 CHUNKS_PER_BATCH = 6
-# A committed history holds ids, counts and error messages, never document text: ~35-50 KB.
+# A committed history holds ids, counts and error messages, never document text: ~35-65 KB.
 MAX_HISTORY_BYTES = 200_000
 
 log = logging.getLogger("record_histories")
@@ -113,12 +124,39 @@ class VectorGate:
         self.held.clear()
 
 
+class RecordGate:
+    """Holds the workflow's write of `completed` to the row while ``hold`` is set."""
+
+    def __init__(self) -> None:
+        self.hold = False
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def install(self) -> None:
+        real = tasks.record_progress
+        gate = self
+
+        def gated(engine: Any, task_id: str, progress: Progress) -> None:
+            if gate.hold and progress.status == Status.COMPLETED:
+                gate.held.set()
+                gate.release.wait(120)
+            real(engine, task_id, progress)
+
+        setattr(tasks, "record_progress", gated)  # noqa: B010
+
+    def reset(self) -> None:
+        self.hold = False
+        self.held.clear()
+        self.release.clear()
+
+
 @dataclass
 class Recorder:
     client: Client
     resources: Resources
     service: IngestionService
     gate: VectorGate
+    record_gate: RecordGate
 
     async def start(self, scenario: str) -> tuple[WorkflowHandle[Any, Progress], str]:
         """Start ingesting the scenario's copy of the document; return its handle and id."""
@@ -190,10 +228,7 @@ async def record_cancel(rec: Recorder) -> tuple[WorkflowHistory, str]:
         description.status == WorkflowExecutionStatus.CANCELED,
         f"the cancelled workflow ended {description.status}",
     )
-    _expect(
-        rec.resources.vectors.count(document_id) == 0,
-        "a cancelled document should keep no vectors",
-    )
+    _expect_discarded(rec, document_id)
     return await handle.fetch_history(), document_id
 
 
@@ -213,29 +248,81 @@ async def record_cancel_as_step_completes(rec: Recorder) -> tuple[WorkflowHistor
         f"the cancelled workflow ended {description.status}",
     )
     history = await handle.fetch_history()
-    markers = [
-        event.marker_recorded_event_attributes
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-    ]
     _expect(
-        any(CANCEL_AFTER_COMPLETED_STEP in str(marker.details) for marker in markers),
+        _has_patch_marker(history, CANCEL_AFTER_COMPLETED_STEP),
         f"the cancel should be honoured behind the {CANCEL_AFTER_COMPLETED_STEP} patch",
     )
+    _expect_discarded(rec, document_id)
+    return history, document_id
+
+
+async def record_cancel_during_final_record(rec: Recorder) -> tuple[WorkflowHistory, str]:
+    rec.record_gate.hold = True
+    handle, document_id = await rec.start("cancel_during_final_record")
     _expect(
-        rec.resources.vectors.count(document_id) == 0,
-        "a cancelled document should keep no vectors",
+        await asyncio.to_thread(rec.record_gate.held.wait, 120), "never reached the final record"
+    )
+    await handle.cancel()
+    await _wait_for_event(handle, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED)
+    await _wait_for_event(
+        handle,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        after=EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+    )
+    rec.record_gate.release.set()
+    result = await handle.result()
+    _expect(result.status == Status.COMPLETED, f"the late-cancelled task ended {result.status}")
+    history = await handle.fetch_history()
+    _expect(
+        _has_patch_marker(history, COMPLETION_OUTLASTS_CANCEL),
+        f"the write should outlast the cancel behind the {COMPLETION_OUTLASTS_CANCEL} patch",
+    )
+    _expect(
+        rec.resources.vectors.count(document_id) == result.chunk_count,
+        "a task completed despite a late cancel keeps its vectors",
     )
     return history, document_id
 
 
+def _has_patch_marker(history: WorkflowHistory, patch_id: str) -> bool:
+    return any(
+        patch_id in str(event.marker_recorded_event_attributes.details)
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    )
+
+
+def _expect_discarded(rec: Recorder, document_id: str) -> None:
+    _expect(
+        rec.resources.vectors.count(document_id) == 0,
+        "a cancelled document should keep no vectors",
+    )
+    document = tasks.get_document(rec.resources.engine, document_id)
+    _expect(document is not None, "a cancelled document keeps its row")
+    assert document is not None
+    storage = rec.resources.storage
+    _expect(
+        not storage.upload_path(document.stored_name).exists()
+        and not storage.artifact_dir(document_id).exists(),
+        f"a cancelled document should keep no files ({DISCARD_DOCUMENT_ON_CANCEL})",
+    )
+
+
 async def _wait_for_event(
-    handle: WorkflowHandle[Any, Progress], event_type: EventType.ValueType, timeout: float = 30
+    handle: WorkflowHandle[Any, Progress],
+    event_type: EventType.ValueType,
+    timeout: float = 30,
+    *,
+    after: EventType.ValueType | None = None,
 ) -> None:
+    """Until the history holds ``event_type`` (later than the first ``after``, if given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         history = await handle.fetch_history()
-        if any(event.event_type == event_type for event in history.events):
+        kinds = [event.event_type for event in history.events]
+        if after is not None:
+            kinds = kinds[kinds.index(after) + 1 :] if after in kinds else []
+        if event_type in kinds:
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"{handle.id} never recorded {EventType.Name(event_type)}")
@@ -246,6 +333,7 @@ SCENARIOS: dict[str, Callable[[Recorder], Awaitable[tuple[WorkflowHistory, str]]
     "failure_then_retry": record_failure_then_retry,
     "cancel": record_cancel,
     "cancel_as_step_completes": record_cancel_as_step_completes,
+    "cancel_during_final_record": record_cancel_during_final_record,
 }
 
 
@@ -266,6 +354,8 @@ async def record(out_dir: Path) -> None:
     )
     gate = VectorGate()
     gate.install()
+    record_gate = RecordGate()
+    record_gate.install()
     try:
         with tempfile.TemporaryDirectory(prefix="docchat-record-") as tmp:
             settings = Settings(
@@ -278,9 +368,12 @@ async def record(out_dir: Path) -> None:
             )
             resources = open_resources(settings)
             recorder = Recorder(
-                env.client, resources, IngestionService(resources, env.client), gate
+                env.client, resources, IngestionService(resources, env.client), gate, record_gate
             )
             recorded: dict[str, str] = {}
+            # Every scenario ingests the same PDF: the chunks of one that keeps them (a
+            # cancelled document's are discarded) show what no history may hold.
+            chunks: list[Chunk] = []
             try:
                 with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
                     worker = build_worker(
@@ -292,9 +385,12 @@ async def record(out_dir: Path) -> None:
                     async with worker:
                         for name, scenario in SCENARIOS.items():
                             gate.reset()
+                            record_gate.reset()
                             history, document_id = await scenario(recorder)
+                            if resources.storage.chunks_path(document_id).exists():
+                                chunks = resources.storage.read_chunks(document_id)
                             text = history.to_json()
-                            _check_contents(name, text, resources, document_id)
+                            _check_contents(name, text, chunks, document_id)
                             recorded[name] = text
                             log.info(
                                 "%s: %d events, %d bytes", name, len(history.events), len(text)
@@ -311,12 +407,13 @@ async def record(out_dir: Path) -> None:
         print(f"wrote {out_dir / f'{name}.json'} ({len(text):,} bytes)")
 
 
-def _check_contents(name: str, text: str, resources: Resources, document_id: str) -> None:
+def _check_contents(name: str, text: str, chunks: list[Chunk], document_id: str) -> None:
     """History must carry references and counts only: no chunk of the document's text."""
     _expect(len(text) <= MAX_HISTORY_BYTES, f"{name}: history is {len(text):,} bytes")
+    _expect(bool(chunks), f"{name}: no chunks to check the history against")
     readable = "\n".join(_strings(json.loads(text)))
     _expect(document_id in readable, f"{name}: payloads were not decoded for the check")
-    for chunk in resources.storage.read_chunks(document_id):
+    for chunk in chunks:
         words = " ".join(chunk.text.split())
         sample = words[len(words) // 2 : len(words) // 2 + 32]
         _expect(len(sample) < 16 or sample not in readable, f"{name}: history holds document text")

@@ -49,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
 ResultT = TypeVar("ResultT")
 CANCEL_AFTER_COMPLETED_STEP = "cancel-after-completed-step"
 DISCARD_ON_PERMANENT_FAILURE = "discard-document-on-permanent-failure"
+COMPLETION_OUTLASTS_CANCEL = "completion-record-outlasts-cancel"
+DISCARD_DOCUMENT_ON_CANCEL = "discard-document-on-cancel"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -86,8 +88,26 @@ class IngestDocumentWorkflow:
                 raise
             await self._cancel(job)
             raise
-        await self._record(job, status=Status.COMPLETED, current_step=Step.DONE)
+        if workflow.patched(COMPLETION_OUTLASTS_CANCEL):
+            await self._record_completion(job)
+        else:
+            await self._record(job, status=Status.COMPLETED, current_step=Step.DONE)
         return p
+
+    async def _record_completion(self, job: IngestInput) -> None:
+        """Every step is done: writing `completed` is the commit point, and a cancel that
+        arrives while it is written comes too late. Cancelling the write instead closed the
+        workflow CANCELED with the row left `running` (or `completed` behind a cancelled
+        workflow that kept its vectors); shielded, the write finishes, retries included, and
+        the workflow completes. A cancel that arrives before this point is honoured."""
+        record = asyncio.ensure_future(
+            self._record(job, status=Status.COMPLETED, current_step=Step.DONE)
+        )
+        try:
+            await asyncio.shield(record)
+        except asyncio.CancelledError:
+            workflow.logger.info("cancel arrived while %s was recorded completed", job.task_id)
+            await record
 
     async def _run_steps(self, job: IngestInput) -> None:
         p = self._progress
@@ -230,9 +250,16 @@ class IngestDocumentWorkflow:
 
     async def _cancel(self, job: IngestInput) -> None:
         short = timedelta(minutes=1)
-        await workflow.execute_activity(
-            Activity.DISCARD_VECTORS, job.document_id, start_to_close_timeout=short
-        )
+        if workflow.patched(DISCARD_DOCUMENT_ON_CANCEL):
+            # A cancelled document keeps its rows (uploading the same bytes again starts it
+            # afresh) but not its file, extracted text or vectors.
+            await workflow.execute_activity(
+                Activity.DISCARD_DOCUMENT, job.document_id, start_to_close_timeout=short
+            )
+        else:
+            await workflow.execute_activity(
+                Activity.DISCARD_VECTORS, job.document_id, start_to_close_timeout=short
+            )
         await self._record(job, status=Status.CANCELLED, retryable=False)
 
     async def _discard(self, job: IngestInput) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from core import tasks
+from core.ingestion import _progress_from_row
 from core.models import (
     Document,
     DocumentStatus,
@@ -125,3 +126,25 @@ def test_delete_document_rows(engine: Engine) -> None:
     tasks.delete_document_rows(engine, document.id)
     assert tasks.get_document(engine, document.id) is None
     assert tasks.get_task(engine, task.id) is None
+
+
+def test_a_retryable_failure_stays_retryable_on_the_row(engine: Engine) -> None:
+    # The row is the view when the workflow cannot be asked: it must not make the failure
+    # permanent (issue 14, item 8).
+    _, task = new_document(engine)
+    failed = Progress(
+        status="failed",
+        current_step="vectorize",
+        error_code="step_failed",
+        error_message="vector store unreachable",
+        retryable=True,
+    )
+    tasks.record_progress(engine, task.id, failed)
+    row = tasks.get_task(engine, task.id)
+    assert row is not None and row.state == ProcessingState.WAITING_FOR_RETRY
+    assert _progress_from_row(row) == failed
+
+    tasks.record_progress(engine, task.id, Progress(status="failed", retryable=False))
+    row = tasks.get_task(engine, task.id)
+    assert row is not None and row.state == ProcessingState.FAILED
+    assert _progress_from_row(row).retryable is False

@@ -1,11 +1,11 @@
 """Every committed history must replay against today's workflow code.
 
 The histories in ``histories/`` were recorded by ``scripts/record_histories.py`` from real runs:
-success, failure then retry, cancel, and a cancel that lands as a step completes. Replaying them
-re-runs the workflow code against what a server recorded: a change that would make a running
-workflow take a different path raises a nondeterminism error here, before it reaches a worker
-that holds such workflows. How to change the workflow safely, and when to re-record:
-docs/workflow-changes.md.
+success, failure then retry, cancel, a cancel that lands as a step completes, and one that lands
+while the finished task records `completed`. Replaying them re-runs the workflow code against
+what a server recorded: a change that would make a running workflow take a different path
+raises a nondeterminism error here, before it reaches a worker that holds such workflows. How
+to change the workflow safely, and when to re-record: docs/workflow-changes.md.
 """
 
 from __future__ import annotations
@@ -19,11 +19,17 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.contracts import WORKFLOW_NAME, IngestInput, Progress, Status
+from workflows.contracts import WORKFLOW_NAME, IngestInput, Progress, Status, Step
 from workflows.ingest import IngestDocumentWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-SCENARIOS = ["success", "failure_then_retry", "cancel", "cancel_as_step_completes"]
+SCENARIOS = [
+    "success",
+    "failure_then_retry",
+    "cancel",
+    "cancel_as_step_completes",
+    "cancel_during_final_record",
+]
 # The recorded scenarios, plus any older histories kept while a workflow.patched branch lives.
 COMMITTED = sorted(path.stem for path in HISTORIES.glob("*.json"))
 RECORD_RUNNING_PATCH = "record-running-before-steps"
@@ -69,6 +75,18 @@ class QuietResume(IngestDocumentWorkflow):
             await super()._record(job, **changes)
 
 
+@workflow.defn(name=WORKFLOW_NAME)
+class CancelsItsFinalRecord(IngestDocumentWorkflow):
+    """The code before the completion-record-outlasts-cancel patch: a cancel stops the write."""
+
+    @workflow.run
+    async def run(self, job: IngestInput) -> Progress:
+        return await super().run(job)
+
+    async def _record_completion(self, job: IngestInput) -> None:
+        await self._record(job, status=Status.COMPLETED, current_step=Step.DONE)
+
+
 def load(scenario: str) -> WorkflowHistory:
     text = (HISTORIES / f"{scenario}.json").read_text(encoding="utf-8")
     return WorkflowHistory.from_json(f"replay-{scenario}", text)
@@ -112,3 +130,15 @@ async def test_a_change_on_the_retry_path_is_caught_by_the_retry_history() -> No
     failed = {name for name, outcome in outcomes.items() if outcome.replay_failure is not None}
     assert failed == {"failure_then_retry"}
     assert isinstance(outcomes["failure_then_retry"].replay_failure, workflow.NondeterminismError)
+
+
+async def test_the_late_cancel_history_guards_the_shielded_final_record() -> None:
+    # Without the shield the replayed cancel stops the write that the history saw complete
+    # (the SDK reports it as an invalid activity state transition rather than a mismatch).
+    outcome = await replayer(CancelsItsFinalRecord).replay_workflow(
+        load("cancel_during_final_record"), raise_on_replay_failure=False
+    )
+    assert outcome.replay_failure is not None
+    assert (
+        await replayer(CancelsItsFinalRecord).replay_workflow(load("success"))
+    ).replay_failure is None
