@@ -296,7 +296,13 @@ class IngestionService:
             return TaskView(task, progress, "workflow", attempt)
         # Closed, or unreachable, or no worker polling to answer the query: the row, fast.
         log.debug("workflow %s not answering, reading the row", task.workflow_id)
-        return TaskView(task, _progress_from_row(task), "database", None)
+        row = _progress_from_row(task)
+        if (
+            isinstance(description, WorkflowExecutionDescription)
+            and description.status != WorkflowExecutionStatus.RUNNING
+        ):
+            row.retryable = False  # its workflow has closed: nothing waits for a retry any more
+        return TaskView(task, row, "database", None)
 
     @staticmethod
     async def _query(handle: WorkflowHandle[Any, Any]) -> Progress:
