@@ -308,7 +308,13 @@ class IngestionService:
             return TaskView(task, progress, "workflow", attempt)
         # Closed, or unreachable, or no worker polling to answer the query: the row, fast.
         log.debug("workflow %s not answering, reading the row", task.workflow_id)
-        return TaskView(task, _progress_from_row(task), "database", None)
+        row = _progress_from_row(task)
+        if (
+            isinstance(description, WorkflowExecutionDescription)
+            and description.status != WorkflowExecutionStatus.RUNNING
+        ):
+            row.retryable = False  # its workflow has closed: nothing waits for a retry any more
+        return TaskView(task, row, "database", None)
 
     async def _repair(self, task: FileProcessingTask, closed: WorkflowExecutionStatus) -> TaskView:
         """Write the end of a workflow that closed without writing it (core.closed_tasks)."""

@@ -14,7 +14,8 @@ from tests.chat.conftest import LiveServer, assert_silent, receive_type, until
 from tests.helpers import upload, wait_for_status
 
 STATUS_FIELDS = {
-    "task_id", "document_id", "workflow_id", "status", "current_step", "progress_percentage",
+    "task_id", "document_id", "workflow_id", "status", "state", "current_step",
+    "progress_percentage",
     "upload_progress", "extraction_progress", "chunking_progress", "vectorization_progress",
     "page_count", "pages_extracted", "chunk_count", "chunks_embedded", "error_code",
     "error_message", "retryable", "attempt", "last_failure", "created_at", "started_at",

@@ -149,3 +149,30 @@ async def test_cancel_stops_vectorizing_within_seconds(
         again = await client.post(f"/docs/processing/{task_id}/cancel")
         assert again.status_code == 409
         assert again.json()["error"]["error_code"] == "task_finished"
+
+
+async def test_a_failure_whose_workflow_was_terminated_is_failed_for_good(
+    settings: Settings, embedder: Embedder, corpus: Path, outage: Outage
+) -> None:
+    settings.activity_max_attempts = 1
+    async with api_client(settings, embedder) as client:
+        accepted = (await upload(client, corpus / "minimal-document.pdf")).json()
+        task_id = accepted["task_id"]
+        waiting, _ = await wait_for_status(client, task_id)
+        assert (waiting["status"], waiting["state"]) == ("failed", "waiting_for_retry")
+        # Someone ends the waiting workflow by hand (the Temporal Web UI's "terminate"): the
+        # row still says it waits, its workflow says nothing waits any more.
+        services = client._transport.app.state.services  # type: ignore[attr-defined]
+        await services.temporal.get_workflow_handle(waiting["workflow_id"]).terminate("by hand")
+        outage.down = False
+        status = (await client.post(f"/docs/processing/{task_id}/retry")).json()
+        assert status["error"]["error_code"] == "retry_not_possible"
+        assert status["error"]["details"]["state"] == "failed"
+        # Polls share a view renewed every 0.25 s: within a moment it says so too.
+        deadline = time.monotonic() + 10
+        while True:
+            final = (await client.get(f"/docs/processing/{task_id}/status")).json()["data"]
+            if final["state"] != "waiting_for_retry" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert (final["status"], final["state"], final["retryable"]) == ("failed", "failed", False)
