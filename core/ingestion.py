@@ -406,7 +406,11 @@ class IngestionService:
             raise ConflictError(
                 f"A retry cannot help this task: {view.progress.error_message}",
                 error_code="retry_not_possible",
-                details={"reason": view.progress.error_code, "status": view.progress.status},
+                details={
+                    "reason": view.progress.error_code,
+                    "status": view.status,
+                    "state": "failed",
+                },
             )
 
     async def retry_failed(self, *, owner: str) -> RetrySummary:
