@@ -76,18 +76,13 @@ def html_blocks(text: str) -> Iterator[Block]:
         if "empty" in str(exc).lower():
             return
         raise corrupt("page", exc) from exc
-    title = root.findtext(".//title")
     _drop_invisible(root)
     body = root.find("body")
     if body is None:
         body = root
     pieces: list[str] = [body.text or ""]
-    yielded = False
-    for block in (*_walk(body, pieces), *_flush(pieces)):
-        yielded = True
-        yield block
-    if not yielded and title and title.strip():
-        yield Block(title.strip())
+    yield from _walk(body, pieces)
+    yield from _flush(pieces)
 
 
 def _drop_invisible(root: etree._Element) -> None:

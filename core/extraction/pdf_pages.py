@@ -44,7 +44,10 @@ def pdf_units(
                 renderer = _open(path)
             image = render(renderer, page.page, limits)
             text = ocr.recognise(image, limits, where=f"page {page.page}")
-            yield Unit(number=page.page, text=text, label=f"page {page.page}", ocr=True)
+            # Nothing recognised (a photo, a blank page): the little text layer is all there is.
+            yield Unit(
+                number=page.page, text=text or page.text, label=f"page {page.page}", ocr=True
+            )
     finally:
         if renderer is not None:
             renderer.close()
