@@ -694,6 +694,12 @@ function failDraft(replyTo, error) {
   draft.node.removeAttribute("aria-busy");
 }
 
+// Where a source is, as the server labels it ("page 3", "slide 2", "§Setup"); sources saved
+// before labels existed carry only a page number.
+function where(source) {
+  return source.label || `page ${source.page}`;
+}
+
 function addSources(node, sources) {
   if (!sources || !sources.length) return;
   const list = document.createElement("ol");
@@ -704,7 +710,7 @@ function addSources(node, sources) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "source";
-    button.textContent = `[${index + 1}] ${source.filename}, page ${source.page}`;
+    button.textContent = `[${index + 1}] ${source.filename}, ${where(source)}`;
     button.addEventListener("click", () => openSource(source, index + 1));
     item.append(button);
     list.append(item);
@@ -714,7 +720,7 @@ function addSources(node, sources) {
 
 async function openSource(source, number) {
   const dialog = $("source-dialog");
-  $("source-title").textContent = `[${number}] ${source.filename}, page ${source.page}`;
+  $("source-title").textContent = `[${number}] ${source.filename}, ${where(source)}`;
   $("source-snippet").textContent = source.snippet;
   $("source-text").replaceChildren();
   $("source-status").textContent = "Loading the page…";

@@ -20,6 +20,7 @@ from core.extraction import epub, html, images, office, opendocument, pdf_pages,
 from core.extraction.detect import ACCEPTED, IMAGES, Format, detect_format
 from core.extraction.units import (
     ExtractionLimits,
+    OcrMode,
     Unit,
     no_text,
     text_too_large,
@@ -127,22 +128,30 @@ def extract_units(
         yield unit
 
 
-def require_text(units: Iterable[Unit], found: Format) -> None:
+def require_text(
+    units: Iterable[Unit] | Iterable[PageText], found: Format, *, ocr: OcrMode = "auto"
+) -> None:
     """Fail with ``no_extractable_text`` unless the document (all its units) has real text.
 
     Pages (PDF, scans) need core.pdf.MIN_VISIBLE_CHARS distinct visible characters, as a
     scanner's label or OCR's stray marks on a blank page are no text; other formats any."""
-    least = pdf.MIN_VISIBLE_CHARS if found is Format.PDF or found in IMAGES else 1
-    if pdf.visible_chars(_as_pages(units)) < least:
+    paged = found is Format.PDF or found in IMAGES
+    if pdf.visible_chars(_as_pages(units)) >= (pdf.MIN_VISIBLE_CHARS if paged else 1):
+        return
+    what = "PDF" if found is Format.PDF else "image" if found in IMAGES else "document"
+    if not paged:
+        raise no_text(f"the {what} holds no readable text.")
+    if ocr == "off":
         raise no_text(
-            "the document has no readable text (for a scan: is DOCCHAT_OCR off, or does the "
-            "image hold no recognisable text?)."
+            f"the {what} looks like scanned images without a text layer, and OCR is off "
+            "(DOCCHAT_OCR=off)."
         )
+    raise no_text(f"the {what} has no text layer, and OCR recognised no text on its pages.")
 
 
-def _as_pages(units: Iterable[Unit]) -> Iterator[PageText]:
+def _as_pages(units: Iterable[Unit] | Iterable[PageText]) -> Iterator[PageText]:
     for unit in units:
-        yield PageText(page=unit.number, text=unit.text)
+        yield unit if isinstance(unit, PageText) else PageText(unit.number, unit.text)
 
 
 def _whole_document(path: Path, found: Format, limits: ExtractionLimits) -> list[Unit]:
