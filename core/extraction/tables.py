@@ -47,9 +47,13 @@ def xlsx_units(path: Path, limits: ExtractionLimits) -> list[Unit]:
     import openpyxl  # uses defusedxml for every part when it is installed (it is)
 
     open_zip(path, limits, what="spreadsheet").close()
+    handle = path.open("rb")
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        # A file object, not the path: openpyxl refuses paths not ending in .xlsx, and
+        # uploads are stored under names of docchat's choosing.
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:
+        handle.close()
         raise corrupt("spreadsheet", exc) from exc
     units: list[Unit] = []
     try:
@@ -62,6 +66,7 @@ def xlsx_units(path: Path, limits: ExtractionLimits) -> list[Unit]:
         raise corrupt("spreadsheet", exc) from exc
     finally:
         book.close()
+        handle.close()
     if not units:
         raise no_text("the spreadsheet has no values.")
     return units

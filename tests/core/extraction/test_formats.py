@@ -67,11 +67,12 @@ def test_known_sentence_with_its_location(
 
 @pytest.mark.parametrize(("name", "expected"), sorted({(k[0], k[1]) for k in KNOWN}))
 def test_format_is_told_by_content_not_name(
-    formats: Path, tmp_path: Path, name: str, expected: Format
+    formats: Path, tmp_path: Path, limits: ExtractionLimits, name: str, expected: Format
 ) -> None:
-    misnamed = tmp_path / "upload.pdf"
+    misnamed = tmp_path / "upload.pdf"  # uploads are stored under names docchat picks
     shutil.copyfile(formats / name, misnamed)
     assert detect_format(misnamed) is expected
+    assert extract_all(misnamed, limits) == extract_all(formats / name, limits)
 
 
 def test_the_eight_eng_spa_mult_files_give_the_same_text(
