@@ -21,7 +21,7 @@ CASES = [
      "§These are a few of my favorite things:"),
     ("sample-presentation.pptx", "what happens on the second content slide",
      "This is the second content slide", "slide 3"),
-    ("stanley-cups.xlsx", "Maple Leafs Toronto Stanley Cups", "Team: Maple Leafs",
+    ("stanley-cups.xlsx", "Maple Leafs Toronto Stanley Cups", "Location: TOR | Stanley Cups: 13",
      'sheet "Stanley Cups" rows 1–5'),
     ("winter-sports.epub", "curling stones and crampits", "CONTENTS",
      "§WINTER SPORTS IN SWITZERLAND › CONTENTS"),
