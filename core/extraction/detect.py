@@ -94,17 +94,18 @@ def detect_format(path: Path) -> Format:
     return detect_sample(sample, complete=complete, path=path)
 
 
-def detect_sample(sample: bytes, *, complete: bool, path: Path | None = None) -> Format:
-    """The format from a file's first bytes; ``path`` lets zip and OLE files be looked into."""
+def detect_sample(sample: bytes, *, complete: bool, path: Path) -> Format:
+    """The format from a file's first bytes (``sample``), looking into zip and OLE files at
+    ``path`` where the first bytes cannot tell."""
     if pdf.looks_like_pdf(sample):
         return Format.PDF
     for magic, found in _MAGIC:
         if sample.startswith(magic):
             return found
     if sample.startswith(containers.ZIP_MAGIC):
-        return _zip_format(path) if path is not None else Format.DOCX
+        return _zip_format(path)
     if containers.is_ole(sample):
-        if path is not None and containers.ole_is_encrypted(path):
+        if containers.ole_is_encrypted(path):
             raise containers.encrypted_office()
         raise unsupported("a legacy Office file (.doc, .xls or .ppt; save it as .docx/.xlsx)")
     return _text_format(sample, complete=complete)
