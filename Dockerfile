@@ -41,6 +41,13 @@ ENV UVICORN_WS_MAX_SIZE=131072
 # Chat frames are small JSON: per-message compression costs ~256 KiB and CPU per connection.
 ENV UVICORN_WS_PER_MESSAGE_DEFLATE=false
 
+# Tesseract and the language data of DOCCHAT_OCR_LANGUAGES' default (eng+deu+jpn), for OCR
+# of scans and image uploads: distribution packages, nothing fetched at run time.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-jpn \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 docchat \
     && useradd --system --uid 10001 --gid docchat --create-home --home-dir /home/docchat \
         --shell /usr/sbin/nologin docchat \
@@ -54,8 +61,10 @@ WORKDIR /app
 COPY . .
 
 USER docchat
-# Proves the weights load offline, as the service user, before the image is ever run.
-RUN python -c "from core.embeddings import Embedder; Embedder()"
+# Proves the weights load offline, as the service user, before the image is ever run, and
+# that OCR has every default language.
+RUN python -c "from core.embeddings import Embedder; Embedder()" \
+    && python -c "import sys; from core.extraction import ocr; sys.exit(not {'eng', 'deu', 'jpn'} <= ocr.installed_languages())"
 
 EXPOSE 8000
 CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.docchat-installed
 
-.PHONY: install run worker test lint format bench clean postgres-server
+.PHONY: install run worker test lint format bench clean postgres-server tesseract
 
 install: $(STAMP)
 
@@ -28,10 +28,10 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-run: install
+run: install tesseract
 	$(BIN)/python scripts/run_local.py
 
-worker: install
+worker: install tesseract
 	$(BIN)/python worker.py
 
 lint: install
@@ -55,7 +55,21 @@ postgres-server:
 		|| ($(SUDO) apt-get update -q \
 			&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
 
-test: install lint $(CHROMIUM) postgres-server
+# OCR of scans and image uploads (core/extraction/ocr.py) runs Debian's Tesseract with the
+# language data of DOCCHAT_OCR_LANGUAGES' default; installed from the distribution only when
+# the program or one of these languages is missing. Nothing is downloaded at run time.
+OCR_LANGUAGES := eng deu jpn
+
+tesseract:
+	@missing=$$(for l in $(OCR_LANGUAGES); do \
+		tesseract --list-langs 2>/dev/null | grep -qx "$$l" || echo "$$l"; done); \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -q \
+		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q tesseract-ocr \
+			$(addprefix tesseract-ocr-,$(OCR_LANGUAGES)); \
+	fi
+
+test: install lint $(CHROMIUM) postgres-server tesseract
 	DOCCHAT_TEST_POSTGRES=required PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 format: install

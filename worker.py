@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
 from core import offload
+from core.extraction import ExtractionLimits
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.settings import ConfigurationError, Settings, get_settings
 from core.sweeper import start_sweeper_for
@@ -50,6 +51,7 @@ def build_worker(
             overlap_tokens=settings.chunk_overlap_tokens,
             max_pages=settings.max_pages,
             max_extracted_chars=settings.max_extracted_chars,
+            formats=ExtractionLimits.from_settings(settings),
         )
     )
     return Worker(

@@ -11,15 +11,16 @@ import functools
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from core import offload, pdf, tasks
+from core import extraction, offload, tasks
 from core.embeddings import bundled_model_path, length_sorted_batches
+from core.extraction import ExtractionLimits
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
 from core.storage import Chunk, DocumentStorage
@@ -71,6 +72,11 @@ class IngestDependencies:
     overlap_tokens: int
     max_pages: int
     max_extracted_chars: int
+    # Formats and OCR (core/extraction); its max_units/max_chars are max_pages/_chars above.
+    formats: ExtractionLimits = field(default_factory=ExtractionLimits)
+
+    def extraction_limits(self) -> ExtractionLimits:
+        return replace(self.formats, max_units=self.max_pages, max_chars=self.max_extracted_chars)
 
 
 class IngestActivities:
@@ -89,14 +95,17 @@ class IngestActivities:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
         path = self._deps.storage.upload_path(document.stored_name)
-        info = pdf.inspect_pdf(path, max_pages=self._deps.max_pages)
+        # Format by content and unit count (pages, slides, sections...), in the child process.
+        info = offload.text_work.run(
+            activity.heartbeat, offload.inspect_document, path, self._deps.extraction_limits()
+        )
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
             upload_progress=100.0,
-            page_count=info.page_count,
+            page_count=info.unit_count,
         )
-        return ValidateResult(page_count=info.page_count)
+        return ValidateResult(page_count=info.unit_count)
 
     @activity.defn(name=Activity.EXTRACT)
     @permanent_faults
@@ -106,11 +115,13 @@ class IngestActivities:
         path = self._deps.storage.upload_path(document.stored_name)
         # The text cap counts the whole document: what earlier batches stored, then this batch
         # page by page, so a decompression bomb stops as soon as it passes the cap.
-        earlier = sum(
-            len(page.text)
+        # The OCR page cap counts the whole document the same way.
+        before = [
+            page
             for page in self._deps.storage.read_pages(job.document_id)
             if page.page < job.first_page
-        )
+        ]
+        earlier = sum(len(page.text) for page in before)
         page_sizes = offload.text_work.run(
             activity.heartbeat,
             offload.extract_to_file,
@@ -119,11 +130,17 @@ class IngestActivities:
             job.last_page,
             self._deps.storage.pages_path(job.document_id, job.first_page),
             max_chars=self._deps.max_extracted_chars - earlier,
+            limits=self._deps.extraction_limits(),
+            ocr_pages_before=sum(page.ocr for page in before),
         )
         characters = sum(page_sizes)
         if job.last_page == job.page_count:
             # Only the last batch sees the whole document, so whole-document checks live here.
-            pdf.require_text(self._deps.storage.read_pages(job.document_id))
+            extraction.require_text(
+                self._deps.storage.read_pages(job.document_id),
+                extraction.detect_format(path),
+                ocr=self._deps.formats.ocr,
+            )
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,

@@ -58,7 +58,7 @@ _ERROR_DESCRIPTIONS = {
     404: "not found, or not this principal's",
     409: "the resource is in a state that does not allow this",
     413: "`request_too_large` / `file_too_large`",
-    415: "`not_a_pdf`",
+    415: "`unsupported_format`: no format docchat reads (`details.accepted` lists them)",
     422: "the request is not valid (`validation_error` and more specific codes)",
     500: "`internal_error`: an unexpected failure, logged on the server",
     502: "the chat model failed while answering",

@@ -331,7 +331,8 @@ def _print_sources(complete: dict[str, Any]) -> None:
         return
     out.print("\n[bold]Sources[/]")
     for number, source in enumerate(complete["sources"], start=1):
-        place = f"{source['filename']}, page {source['page']}"
+        where = source.get("label") or f"page {source['page']}"
+        place = f"{source['filename']}, {where}"
         out.print(f"  [{number}] {escape(place)} [dim](score {source['score']:.2f})[/]")
 
 

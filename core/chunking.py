@@ -12,7 +12,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from transformers import PreTrainedTokenizerBase
 
 from core.embeddings import MAX_TEXT_TOKENS
-from core.storage import Chunk, PageText
+from core.storage import Chunk, PageText, location_label
 
 
 class TokenChunker:
@@ -34,7 +34,13 @@ class TokenChunker:
         for page in pages:
             for text in self._splitter.split_text(page.text):
                 for piece in self._fit(text.strip()):
-                    yield Chunk(index=index, page=page.page, text=piece[0], token_count=piece[1])
+                    yield Chunk(
+                        index=index,
+                        page=page.page,
+                        text=piece[0],
+                        token_count=piece[1],
+                        label=location_label(page.page, page.label),
+                    )
                     index += 1
 
     def _fit(self, text: str) -> Iterator[tuple[str, int]]:

@@ -14,6 +14,16 @@ class FaultCode(StrEnum):
     TEXT_TOO_LARGE = "text_too_large"
     NO_EXTRACTABLE_TEXT = "no_extractable_text"
     FILE_MISSING = "file_missing"
+    # Formats beyond PDF (issue 18, core/extraction/).
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    ENCRYPTED_DOCUMENT = "encrypted_document"
+    CORRUPT_DOCUMENT = "corrupt_document"
+    # A container (zip) or image that would inflate past the caps before any of it is read.
+    DECOMPRESSION_BOMB = "decompression_bomb"
+    # XML that declares entities (a "billion laughs" expansion, external entities): refused.
+    UNSAFE_XML = "unsafe_xml"
+    # Recognising the document's scanned pages would pass the OCR page or time caps.
+    OCR_LIMIT_EXCEEDED = "ocr_limit_exceeded"
 
 
 class DocumentFault(Exception):

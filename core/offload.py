@@ -22,11 +22,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from core import pdf
+from core import extraction
+from core.extraction import ExtractionLimits
 from core.storage import PageText, read_jsonl, write_jsonl
 
 if TYPE_CHECKING:
@@ -153,13 +154,35 @@ def _child_setup(parent_pid: int, niceness: int) -> None:
 
 
 def extract_to_file(
-    source: Path, first_page: int, last_page: int, target: Path, *, max_chars: int | None = None
+    source: Path,
+    first_page: int,
+    last_page: int,
+    target: Path,
+    *,
+    max_chars: int | None = None,
+    limits: ExtractionLimits | None = None,
+    ocr_pages_before: int = 0,
 ) -> list[int]:
-    """Extract pages ``first..last`` of ``source`` into ``target``; return chars per page.
-    Stops with ``text_too_large`` as soon as the pages pass ``max_chars``."""
-    pages = list(pdf.extract_pages(source, first_page, last_page, max_chars=max_chars))
-    write_jsonl(target, (vars(page) for page in pages))
+    """Extract pages (units, in formats other than PDF) ``first..last`` of ``source`` into
+    ``target``; return chars per page. Stops with ``text_too_large`` as soon as the pages
+    pass ``max_chars``. Pages without a text layer are OCRed as ``limits`` say."""
+    caps = limits or ExtractionLimits()
+    if max_chars is not None:
+        caps = replace(caps, max_chars=max_chars)
+    pages = [
+        PageText(page=unit.number, text=unit.text, label=unit.label, ocr=unit.ocr)
+        for unit in extraction.extract_units(
+            source, first_page, last_page, caps, ocr_pages_before=ocr_pages_before
+        )
+    ]
+    write_jsonl(target, (asdict(page) for page in pages))
     return [len(page.text) for page in pages]
+
+
+def inspect_document(source: Path, limits: ExtractionLimits) -> extraction.DocumentInfo:
+    """The format and unit count of ``source`` (see core.extraction), in the child: flowing
+    formats are parsed whole for it, and the parse is kept for the extract batches."""
+    return extraction.inspect_document(source, limits)
 
 
 _tokenizers: dict[str, object] = {}

@@ -136,6 +136,26 @@ class Settings(BaseSettings):
     ws_max_connections_per_session: int = Field(default=32, ge=1)
     ws_max_connections: int = Field(default=1000, ge=1)
 
+    # --- Formats and OCR (issue 18; core/extraction/, docs/formats.md) ---
+    # auto: OCR the pages that have no text layer (scans, image pages, image uploads);
+    # force: OCR every page of PDFs too; off: never (an image-only document then fails).
+    ocr: Literal["auto", "off", "force"] = "auto"
+    # Tesseract language data to recognise with, joined by "+" (Debian's tesseract-ocr-<lang>).
+    ocr_languages: str = Field(default="eng+deu+jpn", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
+    # A document needing OCR on more pages than this fails with ocr_limit_exceeded.
+    ocr_max_pages: int = Field(default=500, ge=1)
+    # One page's OCR taking longer than this fails the document with ocr_limit_exceeded.
+    ocr_page_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Resolution pages are rendered at for OCR (Tesseract reads 200-300 dpi best).
+    ocr_dpi: int = Field(default=200, ge=72, le=600)
+    # Zip containers (DOCX, PPTX, XLSX, ODT, EPUB), checked from the zip directory before
+    # anything is inflated: total uncompressed size, and the ratio of any large member.
+    max_archive_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    max_compression_ratio: float = Field(default=200.0, ge=1)
+    # Images (uploads, TIFF frames, rendered PDF pages): more pixels than this is refused.
+    max_image_pixels: int = Field(default=64_000_000, ge=1024)
+    # --- end formats ---
+
     @field_validator("data_dir", "uploads_dir", "artifacts_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

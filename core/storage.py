@@ -17,8 +17,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PageText:
-    page: int  # 1-based, as people cite pages
+    page: int  # 1-based, as people cite pages; a document's unit number in other formats
     text: str
+    # Where the text is, for people: "page 3", "slide 2", "§Setup › Installation" (see
+    # core/extraction). Empty in artifacts written before labels: read as "page N".
+    label: str = ""
+    ocr: bool = False  # recognised from an image of the page (core/extraction/ocr.py)
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,11 @@ class Chunk:
     page: int
     text: str
     token_count: int
+    label: str = ""  # the label of the page (unit) the chunk comes from
+
+
+def location_label(page: int, label: str = "") -> str:
+    return label or f"page {page}"
 
 
 class DocumentStorage:

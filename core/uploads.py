@@ -1,4 +1,5 @@
-"""Receive a multipart PDF upload by streaming it to disk, never holding it in memory.
+"""Receive a multipart document upload (any format core.extraction reads) by streaming it to
+disk, never holding it in memory.
 
 The size cap is enforced while the bytes arrive, so an oversized upload is refused before its
 whole body is read, and a refused upload leaves nothing behind.
@@ -6,6 +7,7 @@ whole body is read, and a refused upload leaves nothing behind.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import shutil
@@ -19,9 +21,12 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from core.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
-from core.pdf import looks_like_pdf
+from core.extraction.detect import ACCEPTED, detect_format
+from core.faults import DocumentFault, FaultCode
 
 FILE_FIELD = "file"
+# What a 415 lists in ``details.accepted``.
+ACCEPTED_FORMATS = [name.strip() for name in ACCEPTED.split(",")]
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
 
@@ -141,7 +146,8 @@ async def receive_pdf(
                 "No file was sent: use a multipart field named 'file'.", error_code="missing_file"
             )
         collector.part.handle.close()
-        _check_pdf(collector.part)
+        # Detection reads up to 64 KiB and may guess an encoding: off the event loop.
+        await asyncio.to_thread(_check_format, collector.part)
     except BaseException as exc:
         if collector.part is not None:
             collector.part.discard()
@@ -164,14 +170,21 @@ async def receive_pdf(
     )
 
 
-def _check_pdf(part: _FilePart) -> None:
+def _check_format(part: _FilePart) -> None:
+    """Refuse at once what no extractor reads, told by the bytes (never the name or the
+    claimed type). Other faults detection may see (an encrypted Office file, a damaged zip)
+    are left to the workflow, which fails the task with their code, as for PDFs."""
     if part.size == 0:
         raise InvalidInputError("The file is empty (0 bytes).", error_code="empty_file")
-    if not looks_like_pdf(part.head):
-        raise UnsupportedMediaTypeError(
-            "Only PDF files are accepted, and this file is not a PDF (checked by its content).",
-            error_code="not_a_pdf",
-        )
+    try:
+        detect_format(part.partial)
+    except DocumentFault as fault:
+        if fault.code is FaultCode.UNSUPPORTED_FORMAT:
+            raise UnsupportedMediaTypeError(
+                fault.message,
+                error_code="unsupported_format",
+                details={"accepted": ACCEPTED_FORMATS},
+            ) from fault
 
 
 def store_local_copy(source: Path, directory: Path) -> ReceivedFile:

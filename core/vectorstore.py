@@ -11,7 +11,7 @@ from pathlib import Path
 from qdrant_client import QdrantClient, models
 
 from core.embeddings import EMBEDDING_DIM
-from core.storage import Chunk
+from core.storage import Chunk, location_label
 
 # Fixed namespace: point ids derive from (document, chunk index), so a re-run overwrites
 # instead of duplicating.
@@ -30,6 +30,7 @@ class SearchHit:
     chunk_index: int
     text: str
     score: float
+    label: str = ""  # "page 3", "slide 2", "§Setup" (core/extraction)
 
 
 class VectorStore:
@@ -102,6 +103,7 @@ class VectorStore:
                     "filename": filename,
                     "owner": owner,
                     "page": chunk.page,
+                    "label": location_label(chunk.page, chunk.label),
                     "chunk_index": chunk.index,
                     "text": chunk.text,
                 },
@@ -189,4 +191,6 @@ def _hit(point: models.ScoredPoint) -> SearchHit:
         chunk_index=int(payload["chunk_index"]),
         text=str(payload["text"]),
         score=float(point.score),
+        # Points stored before labels existed have none: they were PDF pages.
+        label=location_label(int(payload["page"]), str(payload.get("label") or "")),
     )

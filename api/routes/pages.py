@@ -12,7 +12,7 @@ from api.deps import PrincipalDep, ServicesDep
 from api.envelope import Envelope, error_responses, ok
 from core import tasks
 from core.errors import NotFoundError
-from core.storage import DocumentStorage
+from core.storage import DocumentStorage, PageText, location_label
 
 router = APIRouter(prefix="/docs", tags=["documents"])
 
@@ -23,6 +23,9 @@ class PageTextPublic(BaseModel):
     page: int
     page_count: int | None
     text: str
+    # "page 3" for a PDF; "slide 3", "§Setup › Installation"... for other formats, whose
+    # units are numbered like pages (see docs/formats.md).
+    label: str
 
 
 @router.get(
@@ -41,8 +44,8 @@ async def page_text(
     document = await asyncio.to_thread(tasks.get_document, engine, document_id)
     if document is None or document.owner != owner:
         raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
-    text = await asyncio.to_thread(_read_page, services.resources.storage, document_id, page)
-    if text is None:
+    found = await asyncio.to_thread(_read_page, services.resources.storage, document_id, page)
+    if found is None:
         raise NotFoundError(
             f"Page {page} of {document.filename} has no extracted text"
             + (f" (it has {document.page_count} pages)." if document.page_count else "."),
@@ -55,13 +58,14 @@ async def page_text(
             filename=document.filename,
             page=page,
             page_count=document.page_count,
-            text=text,
+            text=found.text,
+            label=location_label(found.page, found.label),
         )
     )
 
 
-def _read_page(storage: DocumentStorage, document_id: str, page: int) -> str | None:
+def _read_page(storage: DocumentStorage, document_id: str, page: int) -> PageText | None:
     try:
-        return next((p.text for p in storage.read_pages(document_id) if p.page == page), None)
+        return next((p for p in storage.read_pages(document_id) if p.page == page), None)
     except FileNotFoundError:  # removed while being read (the document was deleted)
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, ServicesDep
 from api.envelope import Envelope, ok
@@ -22,6 +22,7 @@ class SearchHitPublic(BaseModel):
     chunk_index: int
     score: float
     text: str
+    label: str = Field(description='Where the chunk is: "page 3", "slide 2", "§Setup"')
 
 
 @router.get(
@@ -53,6 +54,7 @@ async def search_documents(
             chunk_index=hit.chunk_index,
             score=hit.score,
             text=hit.text,
+            label=hit.label or f"page {hit.page}",
         )
         for hit in hits
     ]

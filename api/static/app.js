@@ -35,11 +35,18 @@ function withToken(url) {
 
 const SENTENCES = {
   not_a_pdf: "This file is not a PDF.",
+  unsupported_format:
+    "docchat cannot read this kind of file. It reads PDF, Word, OpenDocument, PowerPoint, Excel, CSV, HTML, Markdown, text, EPUB, RTF and PNG/JPEG/TIFF images.",
+  encrypted_document: "The document is password-protected. Remove the password and upload it again.",
+  corrupt_document: "The document is damaged or incomplete and cannot be read.",
+  decompression_bomb: "The file would unpack to far more data than this server accepts.",
+  unsafe_xml: "The document contains XML constructs that are refused for safety.",
+  ocr_limit_exceeded: "Recognising the text of this scan would take longer than this server allows.",
   empty_file: "The file is empty.",
   encrypted_pdf: "The PDF is password-protected. Remove the password and upload it again.",
   corrupt_pdf: "The PDF is damaged or incomplete and cannot be read.",
   no_extractable_text:
-    "The PDF has no text layer (it may be a scanned image). Run text recognition (OCR) on it first.",
+    "No text could be found in the document, not even by text recognition (OCR) of its images.",
   too_many_pages: "The PDF has more pages than this server accepts.",
   text_too_large: "The PDF holds more text than this server accepts.",
   file_missing: "The uploaded file is gone from the server. Upload it again.",
@@ -164,7 +171,7 @@ function sendFile(file, onSent) {
 // --- uploads and their progress --------------------------------------------------------------
 
 const STEP_WORDS = {
-  upload: "Checking the PDF",
+  upload: "Checking the document",
   extract: "Extracting text",
   chunk: "Splitting into passages",
   vectorize: "Indexing for search",
@@ -703,6 +710,12 @@ function failDraft(replyTo, error) {
   draft.node.removeAttribute("aria-busy");
 }
 
+// Where a source is, as the server labels it ("page 3", "slide 2", "§Setup"); sources saved
+// before labels existed carry only a page number.
+function where(source) {
+  return source.label || `page ${source.page}`;
+}
+
 function addSources(node, sources) {
   if (!sources || !sources.length) return;
   const list = document.createElement("ol");
@@ -713,7 +726,7 @@ function addSources(node, sources) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "source";
-    button.textContent = `[${index + 1}] ${source.filename}, page ${source.page}`;
+    button.textContent = `[${index + 1}] ${source.filename}, ${where(source)}`;
     button.addEventListener("click", () => openSource(source, index + 1));
     item.append(button);
     list.append(item);
@@ -723,7 +736,7 @@ function addSources(node, sources) {
 
 async function openSource(source, number) {
   const dialog = $("source-dialog");
-  $("source-title").textContent = `[${number}] ${source.filename}, page ${source.page}`;
+  $("source-title").textContent = `[${number}] ${source.filename}, ${where(source)}`;
   $("source-snippet").textContent = source.snippet;
   $("source-text").replaceChildren();
   $("source-status").textContent = "Loading the page…";

@@ -77,6 +77,8 @@ class Source(BaseModel):
     chunk_index: int
     snippet: str
     score: float
+    # Where in the document, for people: "page 3", "slide 2", "§Setup › Installation".
+    label: str = ""
 
 
 class ChatSessionPublic(BaseModel):

@@ -37,6 +37,7 @@ def source_of(hit: SearchHit) -> Source:
         chunk_index=hit.chunk_index,
         snippet=_clip(hit.text, SNIPPET_CHARS),
         score=round(hit.score, 4),
+        label=hit.label or f"page {hit.page}",
     )
 
 
@@ -44,7 +45,8 @@ def documents_turns(
     question: str, hits: Sequence[SearchHit], history: Sequence[ChatMessage] = ()
 ) -> list[ChatTurn]:
     sources = "\n\n".join(
-        f"[{number}] {hit.filename}, page {hit.page}:\n{_clip(hit.text, SOURCE_CHARS)}"
+        f"[{number}] {hit.filename}, {hit.label or f'page {hit.page}'}:\n"
+        f"{_clip(hit.text, SOURCE_CHARS)}"
         for number, hit in enumerate(hits, start=1)
     )
     return [

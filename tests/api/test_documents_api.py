@@ -47,11 +47,13 @@ async def test_bad_uploads_are_refused_and_leave_nothing(
     settings: Settings, embedder: Embedder
 ) -> None:
     async with api_client(settings, embedder) as client:
+        binary = bytes(range(256)) * 4  # no accepted format, whatever the name says
         not_pdf = await client.post(
-            "/docs/upload_file_async", files={"file": ("report.pdf", b"hello", "application/pdf")}
+            "/docs/upload_file_async", files={"file": ("report.pdf", binary, "application/pdf")}
         )
         assert not_pdf.status_code == 415
-        assert_error(not_pdf.json(), "not_a_pdf")
+        assert_error(not_pdf.json(), "unsupported_format")
+        assert "EPUB" in not_pdf.json()["error"]["details"]["accepted"]
 
         empty = await client.post(
             "/docs/upload_file_async", files={"file": ("empty.pdf", b"", "application/pdf")}

@@ -90,8 +90,8 @@ def _oversized() -> bytes:
     ("content", "status", "code"),
     [
         (_oversized(), 413, "file_too_large"),
-        (b"GIF89a\x01\x00 this is an image", 415, "not_a_pdf"),
-        (b"MZ\x90\x00 an executable renamed to .pdf", 415, "not_a_pdf"),
+        (b"GIF89a\x01\x00 this is an image", 415, "unsupported_format"),
+        (b"MZ\x90\x00 an executable renamed to .pdf", 415, "unsupported_format"),
         (b"", 422, "empty_file"),
     ],
     ids=["too-large", "gif", "exe", "zero-bytes"],

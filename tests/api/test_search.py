@@ -44,8 +44,11 @@ async def test_hits_are_ranked_and_complete(indexed) -> None:
     hits = body["data"]
     assert len(hits) == 3
     assert body["metadata"]["k"] == 3 and body["metadata"]["count"] == 3
-    assert set(hits[0]) == {"document_id", "filename", "page", "chunk_index", "score", "text"}
+    assert set(hits[0]) == {
+        "document_id", "filename", "page", "chunk_index", "score", "text", "label",
+    }  # fmt: skip
     assert hits[0]["document_id"] == ids["multicolumn.pdf"] and hits[0]["page"] == 3
+    assert hits[0]["label"] == "page 3"
     assert "Vienna" in hits[0]["text"]
     scores = [hit["score"] for hit in hits]
     assert scores == sorted(scores, reverse=True)

@@ -59,7 +59,10 @@ async def test_two_clients_share_typing_and_a_real_streamed_answer(live: LiveSer
     assert top["filename"] == "multicolumn.pdf"
     assert top["page"] == 3
     assert "Vienna" in top["snippet"]
-    assert set(top) == {"document_id", "filename", "page", "chunk_index", "snippet", "score"}
+    assert top["label"] == "page 3"
+    assert set(top) == {
+        "document_id", "filename", "page", "chunk_index", "snippet", "score", "label",
+    }  # fmt: skip
 
     history = (await live.http.get(f"/chat/sessions/{session_id}/messages")).json()["data"]
     assert [m["role"] for m in history] == ["user", "assistant"]

@@ -21,7 +21,7 @@ async def test_ingest_reports_every_file_and_fails_when_one_fails(
     server: LiveApi, corpus: Path, tmp_path: Path
 ) -> None:
     not_pdf = tmp_path / "notes.pdf"
-    not_pdf.write_text("not a PDF at all")
+    not_pdf.write_bytes(bytes(range(256)) * 4)  # no format docchat reads
     good, locked = corpus / "pdflatex-4-pages.pdf", corpus / "libreoffice-writer-password.pdf"
     run = await docchat("ingest", good, locked, not_pdf, url=server.url)
 
@@ -31,10 +31,10 @@ async def test_ingest_reports_every_file_and_fails_when_one_fails(
     assert re.search(completed, run.stdout), run.stdout
     assert "│ failed" in row(run.stdout, "libreoffice-writer-password.pdf")
     assert "encrypted_pdf" in row(run.stdout, "libreoffice-writer-password.pdf")
-    assert "not_a_pdf" in row(run.stdout, "notes.pdf")
+    assert "unsupported_format" in row(run.stdout, "notes.pdf")
     assert "1 completed, 2 failed" in run.stdout
     assert "error: libreoffice-writer-password.pdf: encrypted_pdf" in run.stderr
-    assert "error: notes.pdf: not_a_pdf" in run.stderr
+    assert "error: notes.pdf: unsupported_format" in run.stderr
 
     again = await docchat("ingest", good, url=server.url)
     assert again.code == 0, again

@@ -66,7 +66,7 @@ async def test_size_cap_stops_reading_early_and_leaves_nothing(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("payload", "error", "code"),
     [
-        (multipart(b"GIF89a not a pdf"), UnsupportedMediaTypeError, "not_a_pdf"),
+        (multipart(b"GIF89a\x00\x01 not a pdf"), UnsupportedMediaTypeError, "unsupported_format"),
         (multipart(b""), InvalidInputError, "empty_file"),
         (multipart(b"%PDF-1.4", field="other"), InvalidInputError, "missing_file"),
         (b"--docchatboundary\r\ngarbage", InvalidInputError, "missing_file"),

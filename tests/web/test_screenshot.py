@@ -26,7 +26,7 @@ async def test_screenshot(web: LiveApi, browser: Browser, corpus: Path) -> None:
         page = await open_page(context, web)
         await page.evaluate("localStorage.setItem('docchat.userName', 'alice')")
         await page.reload()
-        await page.get_by_label("Upload PDFs").set_input_files(corpus / "pdflatex-4-pages.pdf")
+        await page.get_by_label("Upload documents").set_input_files(corpus / "pdflatex-4-pages.pdf")
         await expect(page.locator("li.upload .upload-stage").first).to_have_text(
             "Ready", timeout=SLOW_MS
         )

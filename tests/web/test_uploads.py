@@ -52,7 +52,7 @@ async def test_picked_pdf_uploads_with_a_bar_that_reaches_100(
 ) -> None:
     page = await open_page(context, web)
     await page.evaluate(RECORD_PROGRESS)
-    await page.get_by_label("Upload PDFs").set_input_files(corpus / "pdflatex-4-pages.pdf")
+    await page.get_by_label("Upload documents").set_input_files(corpus / "pdflatex-4-pages.pdf")
 
     bar = page.get_by_role("progressbar", name="pdflatex-4-pages.pdf")
     await expect(bar).to_have_attribute("value", "100", timeout=SLOW_MS)
@@ -79,7 +79,7 @@ async def test_dropped_files_each_get_a_row_and_faults_are_told_in_words(
         [
             ("minimal-document.pdf", (corpus / "minimal-document.pdf").read_bytes()),
             ("locked.pdf", (corpus / "libreoffice-writer-password.pdf").read_bytes()),
-            ("notes.pdf", b"just some text, whatever the name says"),
+            ("notes.pdf", bytes(range(256)) * 4),  # no format docchat reads, named .pdf
         ],
     )
     await expect(page.get_by_role("progressbar", name="minimal-document.pdf")).to_have_attribute(
@@ -93,7 +93,9 @@ async def test_dropped_files_each_get_a_row_and_faults_are_told_in_words(
 
     not_pdf = upload_row(page, "notes.pdf")
     await expect(not_pdf.locator(".upload-stage")).to_have_text("Not uploaded")
-    await expect(not_pdf.get_by_role("alert")).to_have_text("This file is not a PDF.")
+    await expect(not_pdf.get_by_role("alert")).to_contain_text(
+        "docchat cannot read this kind of file."
+    )
     await not_pdf.get_by_role("button", name="Dismiss notes.pdf").click()
     await expect(not_pdf).to_have_count(0)
 
@@ -105,7 +107,7 @@ async def test_retry_button_resumes_a_failed_task(
     web: LiveApi, context: BrowserContext, corpus: Path, outage: Outage
 ) -> None:
     page = await open_page(context, web)
-    await page.get_by_label("Upload PDFs").set_input_files(corpus / "crazyones-pdfa.pdf")
+    await page.get_by_label("Upload documents").set_input_files(corpus / "crazyones-pdfa.pdf")
     row = upload_row(page, "crazyones-pdfa.pdf")
     await expect(row.locator(".upload-stage")).to_have_text("Failed", timeout=SLOW_MS)
     await expect(row.get_by_role("alert")).to_contain_text("kept failing")
@@ -122,7 +124,7 @@ async def test_cancel_button_stops_a_long_ingest(
     web: LiveApi, context: BrowserContext, corpus: Path
 ) -> None:
     page = await open_page(context, web)
-    await page.get_by_label("Upload PDFs").set_input_files(corpus / "GeoTopo-komprimiert.pdf")
+    await page.get_by_label("Upload documents").set_input_files(corpus / "GeoTopo-komprimiert.pdf")
     row = upload_row(page, "GeoTopo-komprimiert.pdf")
     cancel = row.get_by_role("button", name="Cancel GeoTopo-komprimiert.pdf")
     await cancel.click(timeout=SLOW_MS)
