@@ -28,7 +28,7 @@ async def api(settings: Settings, embedder: Embedder) -> AsyncIterator[httpx.Asy
     app = create_app(settings, embedder=embedder, models=models)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://docchat") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield client
 
 
