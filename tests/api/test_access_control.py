@@ -292,10 +292,12 @@ async def test_with_keys_a_socket_from_another_site_is_refused_even_with_a_key(
     secured: Secured,
 ) -> None:
     alice = secured.alice
-    offered = {"subprotocols": ["docchat", f"bearer.{ALICE_KEY}"]}
-    code, _ = await _close_code(secured, alice.session_id, origin="https://evil.example", **offered)
+    offered = ["docchat", f"bearer.{ALICE_KEY}"]
+    code, _ = await _close_code(
+        secured, alice.session_id, origin="https://evil.example", subprotocols=offered
+    )
     assert code == 4403
-    async with secured.ws(alice.session_id, origin=ORIGIN, **offered) as ws:
+    async with secured.ws(alice.session_id, origin=ORIGIN, subprotocols=offered) as ws:
         assert (await receive_type(ws, "connected"))["session_id"] == alice.session_id
 
 
