@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from activities.ingest import IngestActivities, IngestDependencies
 from core import offload
 from core.extraction import ExtractionLimits
+from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.settings import ConfigurationError, Settings, get_settings
 from core.sweeper import start_sweeper_for
@@ -69,6 +70,8 @@ def build_worker(
 
 
 async def run_worker(settings: Settings) -> None:
+    # First, before anything is opened or connected: a local Qdrant folder is one process's.
+    claim = LocalQdrantClaim.take(settings, role="a worker")
     resources = open_resources(settings)
     start_ingestion_processes(resources)
     client = await connect_temporal(settings)
@@ -88,6 +91,8 @@ async def run_worker(settings: Settings) -> None:
             log.info("shutting down")
             sweeper.cancel()
     resources.close()
+    if claim is not None:
+        claim.release()
 
 
 def main() -> None:
@@ -96,7 +101,10 @@ def main() -> None:
     except ConfigurationError as exc:
         sys.exit(f"docchat worker: {exc}")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except QdrantFolderInUseError as exc:
+        sys.exit(f"docchat worker: {exc}")
 
 
 if __name__ == "__main__":

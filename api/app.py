@@ -11,18 +11,22 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.access_log import install_redaction
 from api.envelope import error_responses
 from api.errors import install_error_handlers
+from api.guard import BrowserGuard
 from api.limits import RequestSizeLimit
 from api.routes import chat, documents, health, pages, processing, search, web
 from api.services import Services
 from core.auth import Authenticator
+from core.chat.ask_limits import AskLimiter
 from core.chat.broadcast import broadcaster_for
 from core.chat.service import ChatService
 from core.embeddings import Embedder
 from core.ingestion import IngestionService
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
+from core.local_qdrant import LocalQdrantClaim
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.settings import Settings, get_settings
 from core.sweeper import start_sweeper_for
@@ -55,6 +59,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # First: without a Qdrant server, the local folder must not be another process's.
+        claim = LocalQdrantClaim.take(settings, role="the API")
+        try:
+            async with serving(app):
+                yield
+        finally:
+            if claim is not None:
+                claim.release()
+
+    @contextlib.asynccontextmanager
+    async def serving(app: FastAPI) -> AsyncIterator[None]:
         resources = await asyncio.to_thread(open_resources, settings, embedder=embedder)
         client = await connect_temporal(settings)
         registry = models or ModelRegistry.from_settings(settings)
@@ -101,9 +116,15 @@ def create_app(
         redoc_url="/api/redoc",
         openapi_url="/api/openapi.json",
         # Every route may answer these; each route declares its own others.
-        responses=error_responses(400, 401, 413, 422, 500),
+        responses=error_responses(400, 401, 403, 413, 422, 500),
     )
     app.state.authenticator = Authenticator(settings.api_keys)
+    app.state.ask_limiter = AskLimiter(
+        max_concurrent=settings.ask_max_concurrent,
+        rate=settings.ask_rate_limit_per_second,
+        burst=settings.ask_rate_limit_burst,
+    )
+    install_redaction()
     install_error_handlers(app)
     app.add_middleware(
         RequestSizeLimit,
@@ -119,6 +140,13 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    # Outermost: a refused Host or Origin reaches no route, CORS answer or body limit.
+    app.add_middleware(
+        BrowserGuard,
+        allowed_hosts=settings.allowed_hosts,
+        loopback_only=not settings.api_keys,
+        allowed_origins=settings.cors_origins,
+    )
     app.include_router(health.router)
     app.include_router(processing.router)
     app.include_router(search.router)  # before documents: /docs/search is not a document id

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from api.services import Services
 from core.auth import Authenticator
+from core.chat.ask_limits import AskLimiter
 from core.chat.service import ChatService
 from core.errors import UnauthorizedError
 from core.ingestion import IngestionService
@@ -44,6 +45,11 @@ async def get_chat(connection: HTTPConnection) -> ChatService:
     # HTTPConnection, not Request: WebSocket routes depend on this too.
     services: Services = connection.app.state.services
     return services.chat
+
+
+async def get_ask_limiter(request: Request) -> AskLimiter:
+    limiter: AskLimiter = request.app.state.ask_limiter
+    return limiter
 
 
 def presented_key(connection: HTTPConnection) -> str | None:
@@ -102,3 +108,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PrincipalDep = Annotated[str, Depends(get_principal)]
 SocketAuthDep = Annotated[SocketAuth, Depends(get_socket_auth)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
+AskLimiterDep = Annotated[AskLimiter, Depends(get_ask_limiter)]

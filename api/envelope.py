@@ -55,11 +55,13 @@ class ErrorEnvelope(BaseModel):
 _ERROR_DESCRIPTIONS = {
     400: "`bad_request`: the body could not be read (e.g. not UTF-8)",
     401: "`unauthorized`: no valid API key",
+    403: "`host_not_allowed` / `origin_not_allowed`: a Host or a browser page not allowed",
     404: "not found, or not this principal's",
     409: "the resource is in a state that does not allow this",
     413: "`request_too_large` / `file_too_large`",
     415: "`unsupported_format`: no format docchat reads (`details.accepted` lists them)",
     422: "the request is not valid (`validation_error` and more specific codes)",
+    429: "`rate_limited`: too many requests; `Retry-After` says when to come back",
     500: "`internal_error`: an unexpected failure, logged on the server",
     502: "the chat model failed while answering",
     503: "a service it depends on is unavailable",

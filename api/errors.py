@@ -4,6 +4,7 @@ unknown routes and unexpected exceptions alike."""
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,9 +35,13 @@ def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> JSONResponse:
     body = failure(code, message, details).model_dump(mode="json")
-    # A 401 names the scheme it wants (RFC 9110).
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(status_code=status, content=body, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:  # a 401 names the scheme it wants (RFC 9110)
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = (details or {}).get("retry_after_seconds")
+    if status in (429, 503) and isinstance(retry_after, int | float):
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))  # whole seconds
+    return JSONResponse(status_code=status, content=body, headers=headers or None)
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:

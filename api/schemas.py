@@ -107,10 +107,12 @@ class RetryAllResult(BaseModel):
 
 class ComponentHealth(BaseModel):
     ok: bool
+    # Why a component is down: for authenticated and loopback callers only (and the logs).
     detail: str | None = None
 
 
 class Health(BaseModel):
     status: str
     components: dict[str, ComponentHealth]
-    settings: dict[str, Any]
+    # Addresses and deployment facts: for authenticated and loopback callers only.
+    settings: dict[str, Any] | None = None

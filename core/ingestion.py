@@ -33,6 +33,7 @@ from core.progress_cache import ProgressCache
 from core.runtime import Resources, ingest_options
 from core.task_history import TaskHistory, summarize
 from core.uploads import ReceivedFile
+from core.workflow_calls import unavailable, workflow_call, workflow_closed
 from workflows.contracts import (
     PROGRESS_QUERY,
     RETRY_SIGNAL,
@@ -380,7 +381,12 @@ class IngestionService:
                 details={"reason": progress.error_code, "status": view.status, "state": view.state},
             )
         handle = self._client.get_workflow_handle(view.task.workflow_id)
-        await handle.signal(RETRY_SIGNAL)
+        with workflow_call(
+            task_id,
+            closed_code="retry_not_possible",
+            closed_message=f"Task {task_id} cannot be retried: its workflow has closed.",
+        ):
+            await handle.signal(RETRY_SIGNAL)
         # The signal is handled on the workflow's next task; wait briefly so the answer shows it.
         for _ in range(40):
             view = await self.fresh_view(task_id, owner=owner)
@@ -444,7 +450,12 @@ class IngestionService:
                 error_code="task_finished",
                 details={"status": view.status, "state": view.state},
             )
-        await self._client.get_workflow_handle(view.task.workflow_id).cancel()
+        with workflow_call(
+            task_id,
+            closed_code="task_finished",
+            closed_message=f"Task {task_id} has already ended: its workflow has closed.",
+        ):
+            await self._client.get_workflow_handle(view.task.workflow_id).cancel()
         self._views.forget(task_id)
         return view
 
@@ -462,8 +473,10 @@ class IngestionService:
         return summarize(history, description.run_id)
 
     async def cancel_and_wait(self, workflow_id: str, *, timeout: float = 20.0) -> None:
+        """Stop the workflow if it runs. A closed (or never started) one is fine; an unreachable
+        service is ``temporal_unavailable``, so nothing is deleted under a running workflow."""
         handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow_id)
-        with contextlib.suppress(RPCError):
+        try:
             description = await handle.describe()
             if description.status != WorkflowExecutionStatus.RUNNING:
                 return
@@ -472,6 +485,9 @@ class IngestionService:
                 await asyncio.wait_for(_wait_closed(handle), timeout)
             except TimeoutError:
                 await handle.terminate("document deleted; cancellation timed out")
+        except RPCError as exc:
+            if not workflow_closed(exc):  # closed meanwhile: stopped, which was the point
+                raise unavailable(exc) from exc
 
     async def delete_document(self, document_id: str, *, owner: str) -> None:
         document = await asyncio.to_thread(tasks.get_document, self._engine, document_id)

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     auth_disabled: bool = False
     # Origins browsers may call the API from: JSON list or comma-separated; never "*" with keys.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host names (optionally host:port) the API answers to besides the loopback ones; "*" for
+    # any. Empty: loopback only without keys (against DNS rebinding), any host with keys.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Largest request body of every route but the upload (which has max_upload_bytes).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     chat_max_question_chars: int = Field(default=4000, ge=1)
@@ -135,6 +138,11 @@ class Settings(BaseSettings):
     # Connection caps: beyond them a new socket is closed with 1013 (try again later).
     ws_max_connections_per_session: int = Field(default=32, ge=1)
     ws_max_connections: int = Field(default=1000, ge=1)
+    # REST answers (/ask, /ask/stream) per principal: at most this many at once, and a token
+    # bucket of a steady rate and a burst; beyond either, 429 rate_limited with Retry-After.
+    ask_max_concurrent: int = Field(default=4, ge=1)
+    ask_rate_limit_per_second: float = Field(default=1.0, gt=0)
+    ask_rate_limit_burst: int = Field(default=10, ge=1)
 
     # --- Formats and OCR (issue 18; core/extraction/, docs/formats.md) ---
     # auto: OCR the pages that have no text layer (scans, image pages, image uploads);
@@ -252,9 +260,9 @@ class Settings(BaseSettings):
                 raise ValueError("every principal must be 1 to 128 characters, no spaces , or :")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
-    def _parse_cors_origins(cls, value: Any) -> Any:
+    def _parse_list(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
         text = value.strip()

@@ -1,8 +1,9 @@
 """Receive a multipart document upload (any format core.extraction reads) by streaming it to
 disk, never holding it in memory.
 
-The size cap is enforced while the bytes arrive, so an oversized upload is refused before its
-whole body is read, and a refused upload leaves nothing behind.
+The size cap is enforced while the bytes arrive, on the file and on the whole body alike, so an
+oversized upload is refused before its whole body is read, and a refused upload leaves nothing
+behind.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from core.faults import DocumentFault, FaultCode
 FILE_FIELD = "file"
 # What a 415 lists in ``details.accepted``.
 ACCEPTED_FORMATS = [name.strip() for name in ACCEPTED.split(",")]
+# The whole body counts against the cap, not only the file part (a 2 GB junk field next to a
+# small PDF must not stream to the end): the file may use the cap, its framing this much more.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
 
@@ -137,8 +141,17 @@ async def receive_pdf(
     directory.mkdir(parents=True, exist_ok=True)
     collector = _MultipartCollector(directory, max_bytes)
     parser = MultipartParser(boundary, callbacks=collector.callbacks())  # type: ignore[arg-type]
+    body_cap = max_bytes + MULTIPART_OVERHEAD_BYTES
+    received = 0
     try:
         async for chunk in chunks:
+            received += len(chunk)
+            if received > body_cap:
+                raise PayloadTooLargeError(
+                    f"The upload is larger than the {max_bytes:,}-byte limit "
+                    "(every part of the multipart body counts).",
+                    details={"max_bytes": max_bytes},
+                )
             parser.write(chunk)
         parser.finalize()
         if collector.part is None:

@@ -13,8 +13,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, WebSocket, status
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
-from api.deps import MAX_OFFSET, ChatDep, PrincipalDep, SocketAuthDep, get_principal
+from api.deps import (
+    MAX_OFFSET,
+    AskLimiterDep,
+    ChatDep,
+    PrincipalDep,
+    SocketAuthDep,
+    get_principal,
+)
 from api.envelope import Envelope, ErrorDetail, error_responses, ok
 from core.chat import store
 from core.chat.answers import ChatSessionNotFoundError, Question
@@ -227,20 +235,24 @@ async def get_typing(
     "/{session_id}/ask",
     response_model=Envelope[AskResult],
     summary="Ask a question and get the whole answer (also shown to the session's sockets)",
-    responses=error_responses(404, 502, 503),
+    responses=error_responses(404, 429, 502, 503),
 )
 async def ask(
-    session_id: int, body: AskRequest, chat: ChatDep, owner: PrincipalDep
+    session_id: int, body: AskRequest, chat: ChatDep, owner: PrincipalDep, limiter: AskLimiterDep
 ) -> Envelope[AskResult]:
-    question = await _prepare(chat, session_id, owner, body)
-    relay = AnswerRelay(chat, question)
-    asked: dict[str, Any] | None = None
-    complete: dict[str, Any] | None = None
-    async for payload in relay.events():
-        if payload["type"] == "message":
-            asked = payload["message"]
-        elif payload["type"] == "complete":
-            complete = payload
+    release = limiter.acquire(owner)
+    try:
+        question = await _prepare(chat, session_id, owner, body)
+        relay = AnswerRelay(chat, question)
+        asked: dict[str, Any] | None = None
+        complete: dict[str, Any] | None = None
+        async for payload in relay.events():
+            if payload["type"] == "message":
+                asked = payload["message"]
+            elif payload["type"] == "complete":
+                complete = payload
+    finally:
+        release()
     if relay.error is not None:
         raise relay.error
     if asked is None or complete is None:  # run() always ends in one or the other
@@ -259,20 +271,32 @@ async def ask(
     "/{session_id}/ask/stream",
     summary="Ask a question; the answer streams as server-sent events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404, 503)},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **error_responses(404, 429, 503),
+    },
 )
 async def ask_stream(
-    session_id: int, body: AskRequest, chat: ChatDep, owner: PrincipalDep
+    session_id: int, body: AskRequest, chat: ChatDep, owner: PrincipalDep, limiter: AskLimiterDep
 ) -> EventSourceResponse:
     # Checked before the stream starts, so a refusal is a normal enveloped error response.
-    question = await _prepare(chat, session_id, owner, body)
+    release = limiter.acquire(owner)
+    try:
+        question = await _prepare(chat, session_id, owner, body)
+    except BaseException:
+        release()
+        raise
     relay = AnswerRelay(chat, question)
 
     async def events() -> AsyncIterator[dict[str, str]]:
-        async for payload in relay.events():
-            yield {"event": payload["type"], "data": json.dumps(payload)}
+        try:
+            async for payload in relay.events():
+                yield {"event": payload["type"], "data": json.dumps(payload)}
+        finally:
+            release()
 
-    return EventSourceResponse(events(), ping=15)
+    # The background task frees the slot too if the stream never started (client gone).
+    return EventSourceResponse(events(), ping=15, background=BackgroundTask(release))
 
 
 async def _prepare(chat: ChatService, session_id: int, owner: str, body: AskRequest) -> Question:

@@ -25,10 +25,11 @@ function userName() {
   return name;
 }
 
-function withToken(url) {
+// The key never goes into a URL (URLs end up in access logs and browser history): sockets
+// offer it as the subprotocol "bearer.<key>", streams send it in the Authorization header.
+function socketProtocols() {
   const key = apiKey();
-  if (!key) return url;
-  return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(key);
+  return key ? ["docchat", "bearer." + key] : ["docchat"];
 }
 
 // --- errors in words -----------------------------------------------------------------------
@@ -179,7 +180,7 @@ const STEP_WORDS = {
 };
 
 const rows = new Map(); // task id (or a temporary key while sending) → row
-const streams = new Map(); // task id → EventSource
+const streams = new Map(); // task id → its open progress stream ({close()})
 let documentNames = new Map(); // document id → file name
 
 // `status` is the seed's stage (pending, extracting, ..., completed, failed); `state` is the
@@ -315,22 +316,73 @@ function showTask(task) {
 }
 
 // Progress of one task, pushed by the server (Server-Sent Events); a late joiner gets the
-// current state first. EventSource reconnects by itself after a network blip.
+// current state first. Read with fetch rather than EventSource, which cannot send the
+// Authorization header; after a network blip the stream is opened again.
 function follow(taskId) {
   if (streams.has(taskId)) return;
-  const source = new EventSource(withToken(`/docs/processing/${encodeURIComponent(taskId)}/events`));
-  streams.set(taskId, source);
-  source.addEventListener("progress", (event) => showTask(JSON.parse(event.data)));
-  source.addEventListener("end", () => {
-    source.close();
-    streams.delete(taskId);
+  const stream = {closed: false, controller: new AbortController()};
+  stream.close = () => {
+    stream.closed = true;
+    stream.controller.abort();
+  };
+  streams.set(taskId, stream);
+  readTaskEvents(taskId, stream).finally(() => {
+    if (streams.get(taskId) === stream) streams.delete(taskId);
   });
-  source.addEventListener("error", () => {
-    if (source.readyState === EventSource.CLOSED) {
-      // Refused (e.g. the task was deleted, or the key is wrong): nothing more will come.
-      streams.delete(taskId);
+}
+
+async function readTaskEvents(taskId, stream) {
+  const url = `/docs/processing/${encodeURIComponent(taskId)}/events`;
+  let retryDelay = 1000;
+  while (!stream.closed) {
+    let response;
+    try {
+      response = await fetch(url, {
+        headers: headers({Accept: "text/event-stream"}),
+        signal: stream.controller.signal,
+      });
+    } catch {
+      if (stream.closed) return;
+      await new Promise((resolve) => setTimeout(resolve, retryDelay));
+      retryDelay = Math.min(retryDelay * 2, 15000);
+      continue;
     }
-  });
+    // Refused (e.g. the task was deleted, or the key is wrong): nothing more will come.
+    if (!response.ok || !response.body) return;
+    retryDelay = 1000;
+    try {
+      if (await readEvents(response.body, stream)) return; // "end": the task is over
+    } catch {
+      if (stream.closed) return; // aborted by close()
+    }
+  }
+}
+
+// Parses a text/event-stream body; true once an "end" event arrived.
+async function readEvents(body, stream) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) return false;
+    buffer += value.replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (name === "progress" && data.length) showTask(JSON.parse(data.join("\n")));
+      if (name === "end") {
+        stream.close();
+        return true;
+      }
+    }
+  }
 }
 
 async function retryTask(row) {
@@ -506,7 +558,8 @@ const chat = {
     this.disconnect();
     this.sessionId = sessionId;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(withToken(`${scheme}://${location.host}/chat/${sessionId}/ws`));
+    const url = `${scheme}://${location.host}/chat/${sessionId}/ws`;
+    const socket = new WebSocket(url, socketProtocols());
     this.socket = socket;
     setConnection("Connecting…", false);
     socket.addEventListener("open", () => {

@@ -2,18 +2,23 @@
 
 Connection failures and refusals mean the model is not available (503: retry later or pick
 another model); a server that answers badly or breaks off mid-answer is a generation failure
-(502). Nothing from httpx or ``json`` escapes to the caller.
+(502). Nothing from httpx or ``json`` escapes to the caller. The messages name the server by
+its kind only: they reach every client of a chat session, so the server's address and the
+transport's own error text (host names, ports) go to the log instead.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
 
 from core.llm.errors import GenerationError, ModelNotAvailableError
+
+log = logging.getLogger("docchat.llm")
 
 # Read is the gap between two streamed chunks: a CPU server loading a model before its first
 # token can be slow, so it is generous; connecting to a live server is fast, so that is not.
@@ -43,20 +48,17 @@ async def post_stream_lines(
                 if line.strip():
                     yield line
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        log.warning("cannot reach %s at %s: %r", server, url, exc)
         raise ModelNotAvailableError(
-            f"Cannot reach {server} at {url}: {exc or type(exc).__name__}.",
-            details={"url": url},
+            f"Cannot reach {server}: is it running? (The address is in the server log.)"
         ) from exc
     except httpx.TimeoutException as exc:
-        raise GenerationError(
-            f"{server} stopped responding in the middle of an answer.",
-            details={"url": url},
-        ) from exc
+        log.warning("%s at %s stopped responding: %r", server, url, exc)
+        raise GenerationError(f"{server} stopped responding in the middle of an answer.") from exc
     except httpx.HTTPError as exc:
+        log.warning("the connection to %s at %s broke off: %r", server, url, exc)
         raise GenerationError(
-            f"The connection to {server} broke off in the middle of an answer: "
-            f"{exc or type(exc).__name__}.",
-            details={"url": url},
+            f"The connection to {server} broke off in the middle of an answer."
         ) from exc
 
 
@@ -120,7 +122,8 @@ async def _status_error(
     await response.aread()
     reason = _reason_from_body(response.text)
     status = response.status_code
-    details = {"status": status, "url": str(response.request.url)}
+    log.warning("%s at %s answered HTTP %s: %s", server, response.request.url, status, reason)
+    details = {"status": status}
     if status in (401, 403):
         return ModelNotAvailableError(
             f"{server} refused the request (HTTP {status}); check the API key: {reason}",

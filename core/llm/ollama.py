@@ -23,7 +23,7 @@ class OllamaChatModel:
         self.name = model
         self.description = f"{model} served by Ollama at {base_url}"
         self._base_url = base_url.rstrip("/")
-        self._server = f"Ollama ({self._base_url})"
+        self._server = "Ollama"  # errors reach chat clients: no address in them
         self._http = _http.ClientHolder(client)
 
     async def available(self) -> bool:

@@ -37,7 +37,7 @@ class OpenAICompatChatModel:
         self.name = model
         self.description = f"{model} served by the OpenAI-compatible API at {base_url}"
         self._base_url = base_url.rstrip("/")
-        self._server = f"the OpenAI-compatible server ({self._base_url})"
+        self._server = "the OpenAI-compatible server"  # errors reach chat clients: no address
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = _http.ClientHolder(client)
 

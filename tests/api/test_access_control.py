@@ -288,6 +288,25 @@ async def test_the_owner_joins_with_a_key_in_any_of_the_three_places(
 # --- CORS ---------------------------------------------------------------------------------
 
 
+async def test_with_keys_a_socket_from_another_site_is_refused_even_with_a_key(
+    secured: Secured,
+) -> None:
+    alice = secured.alice
+    offered = ["docchat", f"bearer.{ALICE_KEY}"]
+    code, _ = await _close_code(
+        secured, alice.session_id, origin="https://evil.example", subprotocols=offered
+    )
+    assert code == 4403
+    async with secured.ws(alice.session_id, origin=ORIGIN, subprotocols=offered) as ws:
+        assert (await receive_type(ws, "connected"))["session_id"] == alice.session_id
+
+
+async def test_with_keys_any_host_name_is_answered(secured: Secured) -> None:
+    # DNS rebinding needs a keyless API: with keys, the proxy's public name is fine.
+    response = await secured.alice.http.get("/docs", headers={"Host": "docs.example.com"})
+    assert response.status_code == 200, response.text
+
+
 async def test_cors_allows_only_the_configured_origins(secured: Secured) -> None:
     preflight = {
         "Access-Control-Request-Method": "POST",
@@ -304,7 +323,8 @@ async def test_cors_allows_only_the_configured_origins(secured: Secured) -> None
     other = await secured.anonymous.options(
         "/chat/sessions", headers={"Origin": "https://evil.example", **preflight}
     )
-    assert other.status_code == 400
+    assert other.status_code == 403  # refused before CORS, in the envelope
+    assert other.json()["error"]["error_code"] == "origin_not_allowed"
     assert "access-control-allow-origin" not in other.headers
     simple = await secured.alice.http.get("/docs", headers={"Origin": ORIGIN})
     assert simple.headers["access-control-allow-origin"] == ORIGIN

@@ -8,6 +8,8 @@ only the task row and the closed workflow stay, as the record of why.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +71,7 @@ async def stack(
     app = create_app(settings, embedder=embedder)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://docchat") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield Stack(client, settings, temporal_env, app.state.services.resources.engine)
 
 
@@ -108,6 +110,22 @@ async def test_refused_uploads_leave_nothing(
     assert body["error"]["message"]
     assert (stack.stored_files(), stack.rows(), await stack.workflows()) == before
     assert not any(name.endswith(".partial") for name in stack.stored_files())
+
+
+async def test_a_huge_extra_part_is_refused_while_it_streams(stack: Stack, corpus: Path) -> None:
+    # curl -F junk=@big -F file=@small.pdf: every byte of the body counts against the cap.
+    before = (stack.stored_files(), stack.rows(), await stack.workflows())
+    small = (corpus / "minimal-document.pdf").read_bytes()
+    response = await stack.client.post(
+        "/docs/upload_file_async",
+        files=[
+            ("junk", ("big.bin", b"0" * (MAX_UPLOAD * 3), "application/octet-stream")),
+            ("file", ("small.pdf", small, "application/pdf")),
+        ],
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["error_code"] == "file_too_large"
+    assert (stack.stored_files(), stack.rows(), await stack.workflows()) == before
 
 
 @pytest.mark.parametrize(
@@ -157,8 +175,14 @@ async def test_permanent_faults_fail_the_task_and_leave_only_the_record(
     accepted = response.json()["data"]
     document = tasks.get_document(stack.engine, accepted["document_id"])
     assert document is not None
+    # Received whole and stored under a generated name (the workflow may already have
+    # discarded the file by now, so its existence is not the test: its record is).
+    assert re.fullmatch(r"[0-9a-f]{32}\.pdf", document.stored_name), document.stored_name
+    assert (document.size_bytes, document.sha256) == (
+        len(content),
+        hashlib.sha256(content).hexdigest(),
+    )
     stored = stack.settings.uploads_dir / document.stored_name
-    assert stored.name in stack.stored_files() or not stored.exists()
 
     final, _ = await wait_for_status(stack.client, accepted["task_id"])
     assert final["status"] == "failed", final

@@ -36,7 +36,7 @@ async def test_many_status_polls_of_a_running_task_cost_few_workflow_reads(
     app = create_app(settings, embedder=embedder)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://docchat") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             task_id = (await upload(client, corpus / "pdflatex-4-pages.pdf")).json()["task_id"]
             path = f"/docs/processing/{task_id}/status"
 

@@ -63,6 +63,35 @@ async def test_size_cap_stops_reading_early_and_leaves_nothing(tmp_path: Path) -
     assert list(tmp_path.iterdir()) == []
 
 
+async def test_every_part_of_the_body_counts_against_the_cap(tmp_path: Path) -> None:
+    # curl -F junk=@big -F file=@small.pdf: the junk part is not stored, but it is counted.
+    junk = multipart(b"0" * 500_000, field="junk", filename="big.bin").removesuffix(
+        f"--{BOUNDARY}--\r\n".encode()
+    )
+    body = Body(junk + multipart(b"%PDF-1.7\n small"), piece=4096)
+    with pytest.raises(PayloadTooLargeError) as refused:
+        await receive_pdf(aiter(body), CONTENT_TYPE, directory=tmp_path, max_bytes=10_000)
+    assert refused.value.error_code == "file_too_large"
+    assert body.pulled < len(body.pieces) // 2, "the rest of the body must not be read"
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_small_parts_next_to_the_file_are_still_accepted(
+    corpus: Path, tmp_path: Path
+) -> None:
+    content = (corpus / "minimal-document.pdf").read_bytes()
+    note = multipart(b"a short note", field="note", filename="").removesuffix(
+        f"--{BOUNDARY}--\r\n".encode()
+    )
+    received = await receive_pdf(
+        aiter(Body(note + multipart(content))),
+        CONTENT_TYPE,
+        directory=tmp_path,
+        max_bytes=len(content),  # the file itself may use the whole cap
+    )
+    assert received.path.read_bytes() == content
+
+
 @pytest.mark.parametrize(
     ("payload", "error", "code"),
     [

@@ -279,7 +279,21 @@ def test_compose_file_matches_the_compose_specification(
 
 def test_env_example_alone_interpolates_every_variable(compose: dict[str, Any]) -> None:
     # Filling in the example's empty values is all a deployment needs to do.
-    interpolate(compose, example_environment())
+    env = example_environment()
+    resolved = list(strings(interpolate(compose, env)))
+    required = {
+        match["braced"]
+        for text in strings(compose)
+        for match in INTERPOLATION.finditer(text)
+        if match["op"] in (":?", "?")
+    }
+    assert required, "the compose file requires its secrets from .env"
+    assert not any("set it in .env" in text for text in resolved)
+    for name in required:
+        assert any(env[name] in text for text in resolved), name
+        # Without it, interpolation refuses, as `docker compose config` does.
+        with pytest.raises(KeyError, match=name):
+            interpolate(compose, {key: value for key, value in env.items() if key != name})
 
 
 def test_required_variables_are_empty_in_env_example(

@@ -116,12 +116,19 @@ async def test_the_api_key_goes_with_every_request_and_socket(
 
     api_calls = [r for r in requests if r.url.startswith(web.url + "/docs") and r.method == "GET"]
     assert api_calls, [r.url for r in requests]
+    # The key never goes into a URL (access logs, history): headers, and a socket subprotocol.
+    assert all("token=" not in request.url for request in requests), [r.url for r in requests]
     for request in api_calls:
-        if "/events" in request.url:  # EventSource cannot send headers: ?token=
-            assert "token=k-1234567890abcdef" in request.url
-        else:
-            assert await request.header_value("authorization") == "Bearer k-1234567890abcdef"
-    assert sockets and all("token=k-1234567890abcdef" in url for url in sockets), sockets
+        assert await request.header_value("authorization") == "Bearer k-1234567890abcdef"
+    assert sockets and all("token=" not in url for url in sockets), sockets
+    assert await page.evaluate("chat.socket.protocol") == "docchat"
+    # A task's progress stream too (fetch, not EventSource, which cannot send headers).
+    async with page.expect_request(lambda request: "/events" in request.url) as followed:
+        await page.evaluate("follow('no-such-task')")
+    stream = await followed.value
+    assert "token=" not in stream.url
+    assert await stream.header_value("authorization") == "Bearer k-1234567890abcdef"
+    assert await stream.header_value("accept") == "text/event-stream"
     assert await page.evaluate("localStorage.getItem('docchat.apiKey')") == "k-1234567890abcdef"
     assert page_errors(page) == []
 

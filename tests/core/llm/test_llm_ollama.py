@@ -66,6 +66,10 @@ async def test_server_down_is_not_available(dead_url: str) -> None:
             await collect(backend)
         assert caught.value.status_code == 503
         assert caught.value.error_code == "model_not_available"
+        # Broadcast to a session's clients: the address is for the log only.
+        host_port = dead_url.split("://", 1)[1]
+        assert host_port not in caught.value.message
+        assert "url" not in caught.value.details
     finally:
         await backend.aclose()
 

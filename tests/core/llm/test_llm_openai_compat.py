@@ -75,10 +75,18 @@ async def test_server_down_is_not_available(dead_url: str) -> None:
     backend = OpenAICompatChatModel(base_url=f"{dead_url}/v1", model="gpt-4o-mini")
     try:
         assert not await backend.available()
-        with pytest.raises(ModelNotAvailableError, match="Cannot reach"):
+        with pytest.raises(ModelNotAvailableError, match="Cannot reach") as caught:
             await collect(backend)
+        _assert_no_address(caught.value, dead_url)
     finally:
         await backend.aclose()
+
+
+def _assert_no_address(error: Exception, url: str) -> None:
+    """Errors are broadcast to a session's clients: the server's address is for the log."""
+    host_port = url.split("://", 1)[1].split("/", 1)[0]
+    shown = f"{error} {getattr(error, 'details', {})}"
+    assert host_port not in shown and host_port.split(":")[0] not in shown, shown
 
 
 @pytest.mark.parametrize(
@@ -98,8 +106,9 @@ async def test_error_status_is_typed(
     reason: str,
 ) -> None:
     fake_server.mode = mode
-    with pytest.raises(error, match=reason):
+    with pytest.raises(error, match=reason) as caught:
         await collect(model)
+    _assert_no_address(caught.value, fake_server.openai_url)
 
 
 @pytest.mark.parametrize(
@@ -118,10 +127,11 @@ async def test_failure_after_some_pieces_is_a_generation_error(
 ) -> None:
     fake_server.mode = mode
     received: list[str] = []
-    with pytest.raises(GenerationError, match=reason):
+    with pytest.raises(GenerationError, match=reason) as caught:
         async for piece in model.stream(TURNS, max_tokens=16):
             received.append(piece)
     assert received == fake_server.pieces
+    _assert_no_address(caught.value, fake_server.openai_url)
 
 
 @pytest.mark.asyncio
