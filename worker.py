@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from activities.ingest import IngestActivities, IngestDependencies
 from core import offload
 from core.runtime import Resources, freeze_startup_heap, open_resources
+from core.search.model_identity import EmbeddingModelMismatchError
 from core.settings import ConfigurationError, Settings, get_settings
 from core.temporal import connect_temporal
 from workflows.ingest import IngestDocumentWorkflow
@@ -67,6 +68,9 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     resources = open_resources(settings)
+    # Now rather than at the first upload: a collection of the layout before keyword search
+    # is migrated (progress in the log) and one of another embedding model stops the worker.
+    await asyncio.to_thread(resources.vectors.ensure_collection)
     start_ingestion_processes(resources)
     client = await connect_temporal(settings)
     stop = asyncio.Event()
@@ -91,7 +95,10 @@ def main() -> None:
     except ConfigurationError as exc:
         sys.exit(f"docchat worker: {exc}")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except EmbeddingModelMismatchError as exc:
+        sys.exit(f"docchat worker: {exc.message}")
 
 
 if __name__ == "__main__":
