@@ -26,6 +26,7 @@ from core.chat.retrieval import retrieve
 from core.errors import InvalidInputError, NotFoundError
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.runtime import Resources
+from core.search import Retrieval
 
 
 class ChatSessionNotFoundError(NotFoundError):
@@ -47,6 +48,7 @@ class Question:
     use_documents: bool
     document_ids: list[str] | None  # None: all of the owner's documents
     user_id: str | None
+    retrieval: Retrieval | None = None  # None: the retrieval_mode setting
 
 
 class AnswerService:
@@ -73,6 +75,7 @@ class AnswerService:
         model: str | None = None,
         search_mode: SearchMode = "all",
         user_id: str | None = None,
+        retrieval: Retrieval | None = None,
     ) -> Question:
         await self.require_session(session_id, owner=owner)
         limit = self._settings.chat_max_question_chars
@@ -100,6 +103,7 @@ class AnswerService:
             use_documents=search_mode != "none",
             document_ids=document_ids,
             user_id=user_id,
+            retrieval=retrieval,
         )
 
     async def run(self, question: Question) -> AsyncGenerator[AnswerEvent, None]:
@@ -131,6 +135,7 @@ class AnswerService:
                 owner=question.owner,
                 document_ids=question.document_ids,
                 min_score=self._settings.retrieval_min_score,
+                retrieval=question.retrieval,
             )
             sources = [prompt.source_of(hit) for hit in hits]
             turns = prompt.documents_turns(question.text, hits, history) if hits else None
