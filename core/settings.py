@@ -103,8 +103,9 @@ class Settings(BaseSettings):
     # meaning (dense), by words (keyword), or both fused (hybrid).
     retrieval_mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
     # A hit below retrieval_min_score still counts as relevant when its keyword (BM25) score
-    # reaches this: one query term found in about 5 % of the chunks or fewer scores 3.
-    retrieval_min_keyword_score: float = Field(default=3.0, ge=0.0)
+    # reaches this: about two query terms each found in 5 % of the chunks or fewer (a rare
+    # identifier alone scores more: it counts whole and in its parts).
+    retrieval_min_keyword_score: float = Field(default=5.0, ge=0.0)
     chat_history_messages: int = Field(default=4, ge=0, le=50)
     # The longest wait for the model's next piece before the answer fails with an error.
     llm_token_timeout_seconds: float = Field(default=120.0, gt=0)
