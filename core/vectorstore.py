@@ -54,6 +54,14 @@ class SearchHit:
     keyword_rank: int | None = None
     dense_score: float | None = None
     keyword_score: float | None = None
+    # The chunk with its neighbours on the same page, when the answer step asked for them
+    # (core.chat.context); empty otherwise.
+    context: str = ""
+
+    @property
+    def passage(self) -> str:
+        """What the model is given: the chunk in its context where there is one."""
+        return self.context or self.text
 
     @property
     def found_by(self) -> list[str]:
@@ -246,6 +254,28 @@ class VectorStore:
             for side, r in zip(sides, responses[1:], strict=True)
         }
         return [_hit(point, ranked, dense) for point in responses[0].points]
+
+    def chunk_texts(
+        self, document_id: str, chunk_indexes: Sequence[int], *, owner: str | None
+    ) -> dict[int, tuple[int, str]]:
+        """``{chunk index: (page, text)}`` of those chunks of one document (the owner's only)."""
+        if not chunk_indexes:
+            return {}
+        self.ensure_collection()
+        where = _filter([document_id], owner)
+        assert where is not None and isinstance(where.must, list)
+        where.must.append(
+            models.FieldCondition(key="chunk_index", match=models.MatchAny(any=list(chunk_indexes)))
+        )
+        with self._lock:
+            records, _ = self._client.scroll(
+                self._collection, scroll_filter=where, limit=len(chunk_indexes), with_payload=True
+            )
+        found = {}
+        for record in records:
+            payload = record.payload or {}
+            found[int(payload["chunk_index"])] = (int(payload["page"]), str(payload["text"]))
+        return found
 
     def export_chunks(self) -> tuple[list[str], list[list[float]]]:
         """Every chunk's text and dense vector (the bench copies them into a larger index)."""

@@ -136,6 +136,8 @@ class AnswerService:
                 document_ids=question.document_ids,
                 min_score=self._settings.retrieval_min_score,
                 retrieval=question.retrieval,
+                neighbours=self._settings.retrieval_neighbours,
+                context_chars=prompt.SOURCE_CHARS,
             )
             sources = [prompt.source_of(hit) for hit in hits]
             turns = prompt.documents_turns(question.text, hits, history) if hits else None

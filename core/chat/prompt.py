@@ -44,7 +44,7 @@ def documents_turns(
     question: str, hits: Sequence[SearchHit], history: Sequence[ChatMessage] = ()
 ) -> list[ChatTurn]:
     sources = "\n\n".join(
-        f"[{number}] {hit.filename}, page {hit.page}:\n{_clip(hit.text, SOURCE_CHARS)}"
+        f"[{number}] {hit.filename}, page {hit.page}:\n{_clip(hit.passage, SOURCE_CHARS)}"
         for number, hit in enumerate(hits, start=1)
     )
     return [

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from core.chat.context import with_neighbours
 from core.runtime import Resources
 from core.vectorstore import Retrieval, SearchHit
 
@@ -22,6 +23,8 @@ async def retrieve(
     min_score: float | None = None,
     retrieval: Retrieval | None = None,
     min_keyword_score: float | None = None,
+    neighbours: int = 0,
+    context_chars: int = 1500,
 ) -> list[SearchHit]:
     """The ``k`` chunks that best match ``query``, best first: by meaning (dense), by its
     words (keyword) or both fused (hybrid); None: the ``retrieval_mode`` setting.
@@ -29,6 +32,9 @@ async def retrieve(
     With ``min_score`` (a cosine similarity) only relevant hits are kept: a hit passes on its
     dense similarity, or on a keyword match of at least ``min_keyword_score`` (default: the
     setting). Fused RRF scores are ranks, not similarities, so the gate never looks at them.
+
+    With ``neighbours``, each kept hit's ``context`` holds it with up to that many chunks
+    before and after it on the same page, at most ``context_chars`` long (core.chat.context).
     """
 
     mode = retrieval or resources.settings.retrieval_mode
@@ -53,6 +59,15 @@ async def retrieve(
             else min_keyword_score
         )
         hits = [hit for hit in hits if relevant(hit, min_score, keyword_bar)]
+    if neighbours > 0 and hits:
+        hits = await asyncio.to_thread(
+            with_neighbours,
+            resources.vectors,
+            hits,
+            neighbours=neighbours,
+            budget_chars=context_chars,
+            owner=owner,
+        )
     return hits
 
 
