@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 
 from core.search import RETRIEVALS, Retrieval, layout
 from core.search.keywords import KeywordVector, keyword_vector, query_vector
@@ -213,8 +214,11 @@ class VectorStore:
         """The ``limit`` best chunks. ``vector`` is the embedded query (needed unless
         ``retrieval`` is keyword), ``text`` the query itself (needed unless it is dense).
 
-        Hybrid runs, in one round trip, the fused query (both sides as prefetches, fused by
-        RRF) and each side alone, so every hit says which side ranked it where."""
+        Hybrid on a server is one round trip: the fused query (both sides as prefetches,
+        fused by RRF in Qdrant) and each side alone, so every hit says which side ranked it
+        where. Local mode runs each side once and fuses them with the function its own fused
+        query uses (same ranking, half the scoring).
+        """
         self.ensure_collection()
         where = _filter(document_ids, owner)
         keywords = query_vector(text) if text is not None and retrieval != "dense" else None
@@ -226,34 +230,53 @@ class VectorStore:
         if retrieval != "keyword" and dense is None:
             raise ValueError(f"{retrieval} search needs the embedded query")
         depth = max(MIN_SIDE_LIMIT, 4 * limit)
+        # Each side carries its payload and dense vector only where its own list is the
+        # answer (a single side, or local mode's fusion below).
+        whole = retrieval != "hybrid" or self._local
         sides: dict[str, models.QueryRequest] = {}
         if dense is not None:
-            sides["dense"] = _side(dense, layout.DENSE, where, depth)
+            sides["dense"] = _side(dense, layout.DENSE, where, depth, whole=whole)
         if keywords:
-            sides["keyword"] = _side(_sparse(keywords), layout.KEYWORD, where, depth)
-        if retrieval == "hybrid":
-            final = models.QueryRequest(
-                prefetch=[
-                    models.Prefetch(query=s.query, using=s.using, filter=where, limit=depth)
-                    for s in sides.values()
-                ],
-                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
-                limit=limit,
-                with_payload=True,
-                with_vector=[layout.DENSE],
+            sides["keyword"] = _side(_sparse(keywords), layout.KEYWORD, where, depth, whole=whole)
+        fused_by_server = retrieval == "hybrid" and not self._local
+        requests = list(sides.values())
+        if fused_by_server:
+            requests.insert(
+                0,
+                models.QueryRequest(
+                    prefetch=[
+                        models.Prefetch(query=s.query, using=s.using, filter=where, limit=depth)
+                        for s in sides.values()
+                    ],
+                    query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                    limit=limit,
+                    with_payload=True,
+                    with_vector=[layout.DENSE],
+                ),
             )
-        else:
-            final = sides[retrieval].model_copy(
-                update={"limit": limit, "with_payload": True, "with_vector": [layout.DENSE]}
-            )
-        requests = [final, *sides.values()]
         with self._lock:
             responses = self._client.query_batch_points(self._collection, requests=requests)
+        lists = [response.points for response in responses[1:] if fused_by_server] or [
+            response.points for response in responses
+        ]
         ranked = {
-            side: {point.id: (rank, point.score) for rank, point in enumerate(r.points, 1)}
-            for side, r in zip(sides, responses[1:], strict=True)
+            side: {point.id: (rank, point.score) for rank, point in enumerate(points, 1)}
+            for side, points in zip(sides, lists, strict=True)
         }
-        return [_hit(point, ranked, dense) for point in responses[0].points]
+        if fused_by_server:
+            final = responses[0].points
+        elif retrieval == "hybrid":
+            # Local mode computes a fused query by running each prefetch and fusing them with
+            # this very function; calling it on the side lists gives the same ranking without
+            # scoring every chunk twice (local mode scores in Python, point by point).
+            final = reciprocal_rank_fusion(
+                [[p.model_copy() for p in points] for points in lists],
+                limit=limit,
+                ranking_constant_k=RRF_K,
+            )
+        else:
+            final = lists[0][:limit]
+        return [_hit(point, ranked, dense) for point in final]
 
     def chunk_texts(
         self, document_id: str, chunk_indexes: Sequence[int], *, owner: str | None
@@ -316,10 +339,20 @@ def _sparse(keywords: KeywordVector) -> models.SparseVector:
 
 
 def _side(
-    query: list[float] | models.SparseVector, using: str, where: models.Filter | None, depth: int
+    query: list[float] | models.SparseVector,
+    using: str,
+    where: models.Filter | None,
+    depth: int,
+    *,
+    whole: bool,
 ) -> models.QueryRequest:
     return models.QueryRequest(
-        query=query, using=using, filter=where, limit=depth, with_payload=False
+        query=query,
+        using=using,
+        filter=where,
+        limit=depth,
+        with_payload=whole,
+        with_vector=[layout.DENSE] if whole else False,
     )
 
 

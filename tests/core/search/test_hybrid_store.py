@@ -136,3 +136,23 @@ def test_a_query_without_terms_falls_back_to_dense(store: VectorStore, embedder:
     assert search(store, embedder, "?!", "keyword") == []
     hits = search(store, embedder, "?!", "hybrid")
     assert hits and all(hit.found_by == ["dense"] for hit in hits)
+
+
+def test_local_fusion_ranks_as_qdrants_own_fused_query(
+    store: VectorStore, embedder: Embedder
+) -> None:
+    add(store, embedder, "manual", "alice", [*FILLER, ENGLISH, GERMAN, MELOS, NEKO] * 3)
+    query = "upload error E-4711 in the Vienna backup room"
+    hits = store.search(
+        embedder.embed_query(query), limit=8, text=query, retrieval="hybrid", owner="alice"
+    )
+    # What a server runs: one query_points with both prefetches fused by Qdrant.
+    server = VectorStore(store._open_client, "c", local=False)
+    server._opened, server._ensured = store._client, True
+    fused = server.search(
+        embedder.embed_query(query), limit=8, text=query, retrieval="hybrid", owner="alice"
+    )
+    assert [(h.chunk_index, h.found_by, h.dense_rank, h.keyword_rank) for h in hits] == [
+        (h.chunk_index, h.found_by, h.dense_rank, h.keyword_rank) for h in fused
+    ]
+    assert [h.score for h in hits] == pytest.approx([h.score for h in fused])
