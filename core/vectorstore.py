@@ -212,7 +212,8 @@ class VectorStore:
         retrieval: Retrieval = "dense",
     ) -> list[SearchHit]:
         """The ``limit`` best chunks. ``vector`` is the embedded query (needed unless
-        ``retrieval`` is keyword), ``text`` the query itself (needed unless it is dense).
+        ``retrieval`` is keyword; given in keyword mode, it still fills ``dense_score``),
+        ``text`` the query itself (needed unless it is dense).
 
         Hybrid on a server is one round trip: the fused query (both sides as prefetches,
         fused by RRF in Qdrant) and each side alone, so every hit says which side ranked it
@@ -222,7 +223,9 @@ class VectorStore:
         self.ensure_collection()
         where = _filter(document_ids, owner)
         keywords = query_vector(text) if text is not None and retrieval != "dense" else None
-        dense = list(vector) if vector is not None and retrieval != "keyword" else None
+        embedded = list(vector) if vector is not None else None
+        # In keyword mode an embedded query only serves to report each hit's cosine.
+        dense = embedded if retrieval != "keyword" else None
         if retrieval == "hybrid" and not keywords:
             retrieval = "dense"  # nothing to match by keyword (e.g. only punctuation)
         if retrieval != "dense" and not keywords:
@@ -276,7 +279,7 @@ class VectorStore:
             )
         else:
             final = lists[0][:limit]
-        return [_hit(point, ranked, dense) for point in final]
+        return [_hit(point, ranked, embedded) for point in final]
 
     def chunk_texts(
         self, document_id: str, chunk_indexes: Sequence[int], *, owner: str | None

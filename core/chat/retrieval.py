@@ -41,7 +41,9 @@ async def retrieve(
 
     def search() -> list[SearchHit]:
         # Embedding is CPU work and Qdrant local mode blocks: both stay off the event loop.
-        vector = None if mode == "keyword" else resources.embedder().embed_query(query)
+        # Keyword mode embeds only for the relevance gate, which reads the cosine.
+        needs_vector = mode != "keyword" or min_score is not None
+        vector = resources.embedder().embed_query(query) if needs_vector else None
         return resources.vectors.search(
             vector,
             limit=k,

@@ -89,7 +89,9 @@ def test_an_exact_identifier_is_found_by_keyword_and_hybrid(
     keyword_only = search(store, embedder, "E-4711", "keyword", owner="alice")
     # Only chunks holding a query term are keyword hits; nothing else is made up to fill k.
     assert [hit.text for hit in keyword_only] == [ENGLISH]
-    assert keyword_only[0].dense_score is None and keyword_only[0].keyword_score
+    assert keyword_only[0].keyword_score
+    unembedded = store.search(None, limit=3, text="E-4711", retrieval="keyword", owner="alice")
+    assert [hit.text for hit in unembedded] == [ENGLISH] and unembedded[0].dense_score is None
     fused = search(store, embedder, "E-4711", "hybrid", owner="alice")[0]
     # Fused hits carry their cosine similarity too (the relevance gate reads it).
     assert fused.dense_score is not None and -1.0 <= fused.dense_score <= 1.0
@@ -156,3 +158,14 @@ def test_local_fusion_ranks_as_qdrants_own_fused_query(
         (h.chunk_index, h.found_by, h.dense_rank, h.keyword_rank) for h in fused
     ]
     assert [h.score for h in hits] == pytest.approx([h.score for h in fused])
+
+
+def test_keyword_mode_reports_the_cosine_when_given_the_embedded_query(
+    store: VectorStore, embedder: Embedder
+) -> None:
+    add(store, embedder, "manual", "alice", [ENGLISH, *FILLER])
+    [hit] = search(store, embedder, "E-4711", "keyword")
+    # The relevance gate of answers reads it: keyword mode must not drop it unseen.
+    assert hit.found_by == ["keyword"] and hit.dense_score is not None
+    query, chunk = embedder.embed_query("E-4711"), embedder.embed([ENGLISH])[0]
+    assert hit.dense_score == pytest.approx(sum(a * b for a, b in zip(query, chunk, strict=True)))
