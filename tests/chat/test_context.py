@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.chat.context import join_overlapping, with_neighbours
-from core.chat.prompt import documents_turns
+from core.chat.prompt import documents_turns, source_of
 from core.storage import Chunk
 from core.vectorstore import SearchHit, VectorStore
 
@@ -65,3 +65,10 @@ def test_overlapping_chunks_are_joined_once_and_the_prompt_uses_the_passage() ->
     widened = SearchHit("d", "f.pdf", 1, 0, after, 0.5, context=join_overlapping([before, after]))
     prompt = documents_turns("How large may an upload be?", [widened])[-1].content
     assert "--max-upload-mb" in prompt
+
+
+def test_a_sources_score_is_the_cosine_not_the_fused_rank() -> None:
+    fused = SearchHit("d", "f.pdf", 1, 0, "text", 0.5, dense_rank=3, dense_score=0.61234)
+    assert source_of(fused).score == 0.6123
+    keyword_only = SearchHit("d", "f.pdf", 1, 0, "text", 7.25, keyword_rank=1, keyword_score=7.25)
+    assert source_of(keyword_only).score == 7.25
