@@ -22,6 +22,7 @@ from core import offload
 from core.extraction import ExtractionLimits
 from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
 from core.runtime import Resources, freeze_startup_heap, open_resources
+from core.search.model_identity import EmbeddingModelMismatchError
 from core.settings import ConfigurationError, Settings, get_settings
 from core.sweeper import start_sweeper_for
 from core.temporal import connect_temporal
@@ -73,6 +74,9 @@ async def run_worker(settings: Settings) -> None:
     # First, before anything is opened or connected: a local Qdrant folder is one process's.
     claim = LocalQdrantClaim.take(settings, role="a worker")
     resources = open_resources(settings)
+    # Now rather than at the first upload: a collection of the layout before keyword search
+    # is migrated (progress in the log) and one of another embedding model stops the worker.
+    await asyncio.to_thread(resources.vectors.ensure_collection)
     start_ingestion_processes(resources)
     client = await connect_temporal(settings)
     stop = asyncio.Event()
@@ -105,6 +109,8 @@ def main() -> None:
         asyncio.run(run_worker(settings))
     except QdrantFolderInUseError as exc:
         sys.exit(f"docchat worker: {exc}")
+    except EmbeddingModelMismatchError as exc:
+        sys.exit(f"docchat worker: {exc.message}")
 
 
 if __name__ == "__main__":

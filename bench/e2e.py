@@ -219,7 +219,9 @@ def _recall_of_store(data_dir: Path, questions: Sequence[Question]) -> dict[str,
     try:
 
         def search(text: str) -> list[tuple[str, int]]:
-            hits = store.search(embedder.embed_query(text), limit=5)
+            hits = store.search(
+                embedder.embed_query(text), limit=5, text=text, retrieval=settings.retrieval_mode
+            )
             return [(hit.filename, hit.page) for hit in hits]
 
         return recall_at_k(questions, search)

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import document_row
-from bench.retrieval import Question, applicable, recall_at_k
+from bench.retrieval import Question, Search, applicable, evaluate, recall_at_k
+from bench.retrieval_scale import CHUNKS as SCALE_CHUNKS
+from bench.retrieval_scale import scale_latency
 from core import pdf
 from core.chunking import TokenChunker
 from core.embeddings import Embedder
@@ -23,7 +25,7 @@ from core.faults import DocumentFault
 from core.offload import EmbedderConfig
 from core.settings import Settings
 from core.storage import PageText
-from core.vectorstore import VectorStore
+from core.vectorstore import RETRIEVALS, Retrieval, VectorStore
 
 OWNER = "bench"
 
@@ -35,6 +37,7 @@ def run_inprocess(
     questions: Sequence[Question] = (),
     settings: Settings | None = None,
     embedder: Embedder | None = None,
+    scale_chunks: int = SCALE_CHUNKS,
 ) -> dict[str, Any]:
     settings = settings or Settings(data_dir=workdir)
     load_started = time.perf_counter()
@@ -74,14 +77,23 @@ def run_inprocess(
     }
     asked = applicable(questions, {d["file"] for d in indexed})
     if asked:
-
-        def search(text: str) -> list[tuple[str, int]]:
-            hits = store.search(embedder.embed_query(text), limit=5)
-            return [(hit.filename, hit.page) for hit in hits]
-
-        result["retrieval"] = recall_at_k(asked, search)
+        searches: dict[str, Search] = {m: _searcher(store, embedder, m) for m in RETRIEVALS}
+        result["retrieval"] = recall_at_k(asked, searches["hybrid"])  # as served by default
+        result["retrieval_modes"] = evaluate(asked, searches)
+        result["retrieval_scale"] = scale_latency(
+            store, embedder, [q.question for q in asked], chunks=scale_chunks
+        )
     store.close()
     return result
+
+
+def _searcher(store: VectorStore, embedder: Embedder, mode: Retrieval) -> Search:
+    def search(text: str) -> list[tuple[str, int]]:
+        vector = None if mode == "keyword" else embedder.embed_query(text)
+        hits = store.search(vector, limit=10, text=text, retrieval=mode)
+        return [(hit.filename, hit.page) for hit in hits]
+
+    return search
 
 
 def _ingest(

@@ -34,6 +34,7 @@ INGESTION_COLUMNS = (
     "peak RSS MB",
 )
 STATUS_P99_TARGET_MS = 25.0
+SEARCH_P99_TARGET_MS = 100.0
 FANOUT_P99_TARGET_MS = 50.0
 FANOUT_TARGET_CLIENTS = 1000
 
@@ -90,6 +91,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{_num(a_over_c, 2)}×, recall {_num(recall_a, 2)} vs {_num(recall_c, 2)}",
             )
         )
+    found.extend(retrieval_targets(ingestion or results.get("retrieval") or {}))
     live = results.get("live") or {}
     if live:
         status = live.get("status_latency", {})
@@ -120,6 +122,64 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def retrieval_targets(by_pipeline: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 17's targets, judged on (b)'s per-mode evaluation."""
+    b = by_pipeline.get("b") or {}
+    modes = b.get("retrieval_modes")
+    if not modes:
+        return []
+
+    def metric(mode: str, group: str, name: str = "recall@5") -> float | None:
+        value: float | None = modes.get(mode, {}).get("groups", {}).get(group, {}).get(name)
+        return value
+
+    found = []
+    english = metric("hybrid", "en")
+    found.append(
+        _target(
+            "hybrid recall@5 ≥ 0.95 on English questions",
+            english,
+            lambda v: v >= 0.95,
+            _num(english, 2),
+        )
+    )
+    hybrid_kw, dense_kw = metric("hybrid", "keyword-heavy"), metric("dense", "keyword-heavy")
+    gain = None if hybrid_kw is None or dense_kw is None else hybrid_kw - dense_kw
+    found.append(
+        _target(
+            "hybrid ≥ dense + 10 points recall@5 on keyword-heavy questions",
+            gain,
+            lambda v: v >= 0.10,
+            f"{_num(hybrid_kw, 2)} vs {_num(dense_kw, 2)}",
+        )
+    )
+    languages = sorted(
+        g for g in modes.get("hybrid", {}).get("groups", {}) if g not in ("all", "keyword-heavy")
+    )
+    behind = [
+        g for g in languages if (metric("hybrid", g) or 0.0) < (metric("dense", g) or 0.0) - 1e-9
+    ]
+    found.append(
+        _target(
+            "no language where hybrid recall@5 is below dense",
+            float(len(behind)) if languages else None,
+            lambda v: v == 0,
+            ", ".join(behind) or f"none of {', '.join(languages)}",
+        )
+    )
+    scale = b.get("retrieval_scale") or {}
+    p99 = (scale.get("hybrid") or {}).get("search_ms_p99") if scale.get("status") == "ok" else None
+    found.append(
+        _target(
+            f"hybrid query p99 < {SEARCH_P99_TARGET_MS:.0f} ms with 10,000 chunks",
+            p99,
+            lambda v: v < SEARCH_P99_TARGET_MS,
+            f"{_num(p99, 0)} ms (search alone, Qdrant local mode)",
+        )
+    )
+    return found
+
+
 def _target(name: str, value: float | None, test: Any, shown: str) -> dict[str, Any]:
     verdict = "n/a" if value is None else "met" if test(value) else "not met"
     return {"target": name, "measured": shown, "value": value, "verdict": verdict}
@@ -144,6 +204,7 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         _ingestion_tables(console, ingestion)
     if ingestion or results.get("retrieval"):
         _retrieval_table(console, ingestion or results["retrieval"])
+        _retrieval_modes_table(console, (ingestion or results["retrieval"]).get("b") or {})
     if results.get("live"):
         _live_table(console, results["live"])
     if results.get("targets"):
@@ -238,6 +299,40 @@ def _retrieval_table(console: Console, by_pipeline: dict[str, Any]) -> None:
             ", ".join(q["misses"]) or "—",
         )
     console.print(table)
+
+
+def _retrieval_modes_table(console: Console, b: dict[str, Any]) -> None:
+    modes = b.get("retrieval_modes")
+    if not modes:
+        return
+    table = Table(title="Retrieval by mode and language ((b), bench/questions.json)")
+    columns = ("mode", "group", "questions", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10")
+    for column in (*columns, "p50 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column in ("mode", "group") else "right")
+    for mode, found in modes.items():
+        for group, m in found["groups"].items():
+            table.add_row(
+                mode,
+                group,
+                str(m["questions"]),
+                *[_num(m[k], 2) for k in ("recall@1", "recall@5", "recall@10", "mrr@10")],
+                _num(m["ndcg@10"], 2),
+                _num(m["query_ms_p50"], 1),
+                _num(m["query_ms_p99"], 1),
+            )
+    console.print(table)
+    scale = b.get("retrieval_scale") or {}
+    if scale.get("status") == "ok":
+        table = Table(
+            title=f"Search latency with {scale['chunks']:,} chunks indexed "
+            f"({scale['questions']} questions, owner filter on, embedding excluded)"
+        )
+        for column in ("mode", "p50 ms", "p99 ms"):
+            table.add_column(column, justify="left" if column == "mode" else "right")
+        for mode in ("dense", "keyword", "hybrid"):
+            m = scale.get(mode) or {}
+            table.add_row(mode, _num(m.get("search_ms_p50"), 1), _num(m.get("search_ms_p99"), 1))
+        console.print(table)
 
 
 def _live_table(console: Console, live: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from core import migrate, offload
 from core.db import make_engine
 from core.embeddings import Embedder
+from core.search.model_identity import ModelIdentity
 from core.settings import Settings
 from core.storage import DocumentStorage
 from core.vectorstore import VectorStore
@@ -52,6 +53,7 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
         api_key=settings.qdrant_api_key,
         path=settings.qdrant_path,
         collection=settings.qdrant_collection,
+        model=ModelIdentity.of(settings.embedding_model_path),
     )
     return Resources(
         settings=settings,

@@ -107,6 +107,16 @@ class Settings(BaseSettings):
     # Chunks scoring below this cosine similarity are not shown to the model; when none is
     # left, the answer says the documents do not cover the question instead of guessing.
     retrieval_min_score: float = Field(default=0.25, ge=-1.0, le=1.0)
+    # How chat and /docs/search retrieve when the request does not say (issue 17): by
+    # meaning (dense), by words (keyword), or both fused (hybrid).
+    retrieval_mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    # A hit below retrieval_min_score still counts as relevant when its keyword (BM25) score
+    # reaches this: about two query terms each found in 5 % of the chunks or fewer (a rare
+    # identifier alone scores more: it counts whole and in its parts).
+    retrieval_min_keyword_score: float = Field(default=5.0, ge=0.0)
+    # Chunks before and after each hit, on its page, given to the model with it (0: none);
+    # deduplicated, and within the prompt's per-source budget.
+    retrieval_neighbours: int = Field(default=0, ge=0, le=5)
     chat_history_messages: int = Field(default=4, ge=0, le=50)
     # The longest wait for the model's next piece before the answer fails with an error.
     llm_token_timeout_seconds: float = Field(default=120.0, gt=0)

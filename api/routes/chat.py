@@ -55,6 +55,7 @@ from core.chat.protocol import (
 )
 from core.chat.service import ChatService
 from core.errors import AppError, ConflictError, InvalidInputError
+from core.search import Retrieval
 
 log = logging.getLogger("docchat.chat")
 
@@ -78,6 +79,8 @@ class AskRequest(BaseModel):
     model: str | None = None
     search_mode: SearchMode = "all"
     user_id: UserId | None = None
+    # hybrid, dense or keyword; None: the retrieval_mode setting (hybrid unless changed).
+    retrieval: Retrieval | None = None
 
 
 class AskResult(BaseModel):
@@ -307,6 +310,7 @@ async def _prepare(chat: ChatService, session_id: int, owner: str, body: AskRequ
         model=body.model,
         search_mode=body.search_mode,
         user_id=body.user_id,
+        retrieval=body.retrieval,
     )
 
 
@@ -511,6 +515,7 @@ class SocketClient:
             model=frame.model,
             search_mode=frame.search_mode,
             user_id=frame.user_id,
+            retrieval=frame.retrieval,
         )
         if frame.user_id is not None:  # asking ends typing
             await self._chat.typing.update(

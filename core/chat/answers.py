@@ -29,6 +29,7 @@ from core.errors import InvalidInputError, NotFoundError
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.llm.errors import UnknownModelError
 from core.runtime import Resources
+from core.search import Retrieval
 
 
 class ChatSessionNotFoundError(NotFoundError):
@@ -51,6 +52,7 @@ class Question:
     document_ids: list[str] | None  # None: all of the owner's documents
     user_id: str | None
     fallback: ModelFallback | None = None  # the model asked for was not the one that answers
+    retrieval: Retrieval | None = None  # None: the retrieval_mode setting
 
 
 class AnswerService:
@@ -77,6 +79,7 @@ class AnswerService:
         model: str | None = None,
         search_mode: SearchMode = "all",
         user_id: str | None = None,
+        retrieval: Retrieval | None = None,
     ) -> Question:
         await self.require_session(session_id, owner=owner)
         limit = self._settings.chat_max_question_chars
@@ -100,6 +103,7 @@ class AnswerService:
             document_ids=document_ids,
             user_id=user_id,
             fallback=fallback,
+            retrieval=retrieval,
         )
 
     async def _choose_model(self, name: str | None) -> tuple[ChatModel, ModelFallback | None]:
@@ -171,6 +175,9 @@ class AnswerService:
                 owner=question.owner,
                 document_ids=question.document_ids,
                 min_score=self._settings.retrieval_min_score,
+                retrieval=question.retrieval,
+                neighbours=self._settings.retrieval_neighbours,
+                context_chars=prompt.SOURCE_CHARS,
             )
             sources = [prompt.source_of(hit) for hit in hits]
             turns = prompt.documents_turns(question.text, hits, history) if hits else None

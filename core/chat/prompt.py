@@ -36,7 +36,9 @@ def source_of(hit: SearchHit) -> Source:
         page=hit.page,
         chunk_index=hit.chunk_index,
         snippet=_clip(hit.text, SNIPPET_CHARS),
-        score=round(hit.score, 4),
+        # A source's score stays what it always was, the cosine similarity: a fused (RRF)
+        # score is a rank, not a measure of how close the chunk is.
+        score=round(hit.dense_score if hit.dense_score is not None else hit.score, 4),
         label=hit.label or f"page {hit.page}",
     )
 
@@ -46,7 +48,7 @@ def documents_turns(
 ) -> list[ChatTurn]:
     sources = "\n\n".join(
         f"[{number}] {hit.filename}, {hit.label or f'page {hit.page}'}:\n"
-        f"{_clip(hit.text, SOURCE_CHARS)}"
+        f"{_clip(hit.passage, SOURCE_CHARS)}"
         for number, hit in enumerate(hits, start=1)
     )
     return [

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from core.chat.models import ChatMessagePublic, ModelFallback, Source
 from core.errors import InvalidInputError
+from core.search import Retrieval
 
 # Its longest length is a setting (chat_max_question_chars), checked when the question is
 # prepared; the frame and body size caps bound what reaches this.
@@ -48,6 +49,8 @@ class ChatFrame(_Frame):
     model: str | None = None
     search_mode: SearchMode = "all"
     user_id: UserId | None = None
+    # hybrid, dense or keyword; None: the retrieval_mode setting (hybrid unless changed).
+    retrieval: Retrieval | None = None
 
 
 class WatchTasksFrame(_Frame):

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from core.chat.context import with_neighbours
 from core.runtime import Resources
-from core.vectorstore import SearchHit
+from core.vectorstore import Retrieval, SearchHit
 
 
 async def retrieve(
@@ -20,16 +21,59 @@ async def retrieve(
     owner: str,
     document_ids: Sequence[str] | None = None,
     min_score: float | None = None,
+    retrieval: Retrieval | None = None,
+    min_keyword_score: float | None = None,
+    neighbours: int = 0,
+    context_chars: int = 1500,
 ) -> list[SearchHit]:
-    """The ``k`` chunks closest to ``query``, best first, optionally only those scoring at
-    least ``min_score`` (cosine similarity)."""
+    """The ``k`` chunks that best match ``query``, best first: by meaning (dense), by its
+    words (keyword) or both fused (hybrid); None: the ``retrieval_mode`` setting.
+
+    With ``min_score`` (a cosine similarity) only relevant hits are kept: a hit passes on its
+    dense similarity, or on a keyword match of at least ``min_keyword_score`` (default: the
+    setting). Fused RRF scores are ranks, not similarities, so the gate never looks at them.
+
+    With ``neighbours``, each kept hit's ``context`` holds it with up to that many chunks
+    before and after it on the same page, at most ``context_chars`` long (core.chat.context).
+    """
+
+    mode = retrieval or resources.settings.retrieval_mode
 
     def search() -> list[SearchHit]:
         # Embedding is CPU work and Qdrant local mode blocks: both stay off the event loop.
-        vector = resources.embedder().embed_query(query)
-        return resources.vectors.search(vector, limit=k, document_ids=document_ids, owner=owner)
+        # Keyword mode embeds only for the relevance gate, which reads the cosine.
+        needs_vector = mode != "keyword" or min_score is not None
+        vector = resources.embedder().embed_query(query) if needs_vector else None
+        return resources.vectors.search(
+            vector,
+            limit=k,
+            document_ids=document_ids,
+            owner=owner,
+            text=query,
+            retrieval=mode,
+        )
 
     hits = await asyncio.to_thread(search)
     if min_score is not None:
-        hits = [hit for hit in hits if hit.score >= min_score]
+        keyword_bar = (
+            resources.settings.retrieval_min_keyword_score
+            if min_keyword_score is None
+            else min_keyword_score
+        )
+        hits = [hit for hit in hits if relevant(hit, min_score, keyword_bar)]
+    if neighbours > 0 and hits:
+        hits = await asyncio.to_thread(
+            with_neighbours,
+            resources.vectors,
+            hits,
+            neighbours=neighbours,
+            budget_chars=context_chars,
+            owner=owner,
+        )
     return hits
+
+
+def relevant(hit: SearchHit, min_score: float, min_keyword_score: float) -> bool:
+    if hit.dense_score is not None and hit.dense_score >= min_score:
+        return True
+    return hit.keyword_score is not None and hit.keyword_score >= min_keyword_score

@@ -45,8 +45,19 @@ async def test_hits_are_ranked_and_complete(indexed) -> None:
     assert len(hits) == 3
     assert body["metadata"]["k"] == 3 and body["metadata"]["count"] == 3
     assert set(hits[0]) == {
-        "document_id", "filename", "page", "chunk_index", "score", "text", "label",
-    }  # fmt: skip
+        "document_id",
+        "filename",
+        "page",
+        "chunk_index",
+        "score",
+        "text",
+        "label",
+        "found_by",
+        "ranks",
+        "dense_score",
+        "keyword_score",
+    }
+    assert body["metadata"]["retrieval"] == "hybrid"  # the default
     assert hits[0]["document_id"] == ids["multicolumn.pdf"] and hits[0]["page"] == 3
     assert hits[0]["label"] == "page 3"
     assert "Vienna" in hits[0]["text"]
@@ -88,9 +99,46 @@ async def test_search_wins_over_the_document_route_which_still_works(indexed) ->
     assert missing_query.json()["error"]["error_code"] == "validation_error"
 
 
-@pytest.mark.parametrize("params", [{"q": "x", "k": 0}, {"q": "x", "k": 51}, {"q": "   "}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "x", "k": 0},
+        {"q": "x", "k": 51},
+        {"q": "   "},
+        {"q": "x", "retrieval": "bm25"},
+        {"q": "x", "retrieval": "Hybrid"},
+        {"q": "x", "retrieval": ""},
+    ],
+)
 async def test_invalid_searches_are_refused(indexed, params) -> None:
     client, _ = indexed
     response = await client.get("/docs/search", params=params)
     assert response.status_code == 422, response.text
-    assert response.json()["success"] is False
+    body = response.json()
+    assert body["success"] is False and body["error"]["error_code"] == "validation_error"
+
+
+async def test_each_retrieval_mode_says_which_side_found_each_hit(indexed) -> None:
+    client, ids = indexed
+    sides = {}
+    for mode in ("dense", "keyword", "hybrid"):
+        response = await client.get(
+            "/docs/search", params={"q": "Vienna Austria", "k": 5, "retrieval": mode}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["metadata"]["retrieval"] == mode
+        hits = body["data"]
+        assert hits and hits[0]["document_id"] == ids["multicolumn.pdf"], mode
+        assert "Vienna" in hits[0]["text"]
+        for hit in hits:
+            assert hit["found_by"] == list(hit["ranks"]) and hit["found_by"], hit
+        sides[mode] = {side for hit in hits for side in hit["found_by"]}
+    assert sides["dense"] == {"dense"} and sides["keyword"] == {"keyword"}
+    assert sides["hybrid"] == {"dense", "keyword"}
+    keyword_hits = (
+        await client.get("/docs/search", params={"q": "Vienna", "retrieval": "keyword"})
+    ).json()["data"]
+    # The keyword side returns only chunks holding the word, each with its BM25 score.
+    assert all("vienna" in hit["text"].casefold() for hit in keyword_hits)
+    assert all(hit["keyword_score"] > 0 and hit["dense_score"] is None for hit in keyword_hits)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 from bench.corpus import unique_copy
 from bench.inprocess import run_inprocess
-from bench.retrieval import Answer, Question, load_questions, recall_at_k
+from bench.retrieval import Answer, Question, evaluate, load_questions, recall_at_k
 from core import pdf
 from core.embeddings import Embedder
 
@@ -22,7 +23,11 @@ def test_inprocess_pipeline_indexes_a_pdf_and_finds_its_page(
     corpus: Path, embedder: Embedder, tmp_path: Path
 ) -> None:
     result = run_inprocess(
-        [corpus / "minimal-document.pdf"], tmp_path, questions=[LOREM], embedder=embedder
+        [corpus / "minimal-document.pdf"],
+        tmp_path,
+        questions=[LOREM],
+        embedder=embedder,
+        scale_chunks=300,
     )
 
     assert result["pipeline"] == "b"
@@ -47,6 +52,14 @@ def test_inprocess_pipeline_indexes_a_pdf_and_finds_its_page(
     assert retrieval["recall"] == 1.0
     assert retrieval["misses"] == []
     assert retrieval["query_ms_p50"] > 0
+    modes = result["retrieval_modes"]
+    assert set(modes) == {"hybrid", "dense", "keyword"}
+    for found in modes.values():
+        assert set(found["groups"]) == {"all", "en"}
+        assert found["groups"]["all"]["recall@5"] == 1.0 and found["missed@5"] == []
+    scale = result["retrieval_scale"]
+    assert scale["status"] == "ok" and scale["chunks"] == 300
+    assert all(scale[mode]["search_ms_p99"] > 0 for mode in ("hybrid", "dense", "keyword"))
 
 
 def test_permanent_faults_are_reported_not_raised(
@@ -76,11 +89,39 @@ def test_recall_counts_wrong_pages_and_files_as_misses() -> None:
     assert result["misses"] == ["other"]
 
 
+def test_rank_metrics_per_mode_language_and_kind() -> None:
+    german = Question(
+        id="de",
+        question="Frage",
+        answers=(Answer(file="a.pdf", pages=frozenset({1})),),
+        language="de",
+        kind="keyword",
+    )
+    english = Question(id="en", question="question", answers=german.answers)
+    missing = Question(id="none", question="nothing", answers=german.answers)
+    results = {"Frage": [("a.pdf", 1)], "question": [("b.pdf", 1), ("a.pdf", 1)], "nothing": []}
+    found = evaluate([german, english, missing], {"m": lambda q: results[q]})["m"]
+
+    everything = found["groups"]["all"]
+    assert everything["questions"] == 3
+    assert everything["recall@1"] == 1 / 3 and everything["recall@5"] == 2 / 3
+    assert everything["mrr@10"] == (1 + 1 / 2) / 3
+    assert everything["ndcg@10"] == (1 + 1 / math.log2(3)) / 3
+    assert found["groups"]["de"]["recall@1"] == 1.0
+    assert found["groups"]["keyword-heavy"]["questions"] == 1
+    assert (
+        found["groups"]["en"]["recall@1"] == 0.0 and found["groups"]["en"]["mrr@10"] == 1 / 4
+    )  # ranks 2 and none
+    assert found["missed@5"] == ["none"]
+
+
 def test_shipped_questions_point_at_real_pages(corpus: Path) -> None:
     questions = load_questions()
     # Enough that one question is under 2 points of recall, few enough to check by hand.
     assert 50 <= len(questions) <= 100
     assert len({q.id for q in questions}) == len(questions)
+    assert {q.language for q in questions} == {"en", "de", "ar"}
+    assert {q.kind for q in questions} == {"general", "keyword"}
     for question in questions:
         for answer in question.answers:
             info = pdf.inspect_pdf(corpus / answer.file, max_pages=2000)

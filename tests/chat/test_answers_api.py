@@ -122,3 +122,21 @@ async def test_an_sse_client_leaving_stops_the_answer_and_tells_the_session(
     await until(lambda: live.endless.running == 0)  # the generation stopped too
     history = (await live.http.get(f"/chat/sessions/{session_id}/messages")).json()["data"]
     assert [m["role"] for m in history] == ["user"]
+
+
+async def test_retrieval_is_validated_and_each_mode_answers(live: LiveServer) -> None:
+    session_id = await live.new_session()
+    url = f"/chat/{session_id}/ask"
+    refused = await live.http.post(url, json={"question": "q", "retrieval": "bm25"})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["error_code"] == "validation_error"
+    for mode in ("keyword", "dense", "hybrid"):
+        body = {
+            "question": "What is the population of Denmark?",
+            "search_mode": [live.document_id],
+            "retrieval": mode,
+        }
+        response = await live.http.post(url, json=body)
+        assert response.status_code == 200, response.text
+        sources = response.json()["data"]["answer"]["sources"]
+        assert sources and sources[0]["page"] == 3, (mode, sources)

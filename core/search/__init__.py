@@ -1,0 +1,7 @@
+"""Search beside the dense vectors: keyword terms, the index layout and its migration."""
+
+from typing import Literal, get_args
+
+# How a search ranks chunks: by meaning (dense), by their words (keyword), or both fused.
+Retrieval = Literal["hybrid", "dense", "keyword"]
+RETRIEVALS: tuple[Retrieval, ...] = get_args(Retrieval)
