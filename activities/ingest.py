@@ -2,7 +2,12 @@
 CPU-heavy work (pypdf, the tokenizer, torch) never blocks the worker's event loop.
 
 Activities heartbeat as they go: a dead worker is noticed by heartbeat timeout, and a
-cancellation reaches a running activity at its next heartbeat.
+cancellation reaches a running activity at its next heartbeat. Each heartbeat carries how far
+the step got (``activities.progress``), which status reads show as progress inside the step.
+
+The text child (pypdf, the splitter) is called a few pages at a time and only returns what it
+found; the activity writes the artifacts, and only once its document still exists, so a
+cancelled or deleted document's step leaves nothing behind (``core.offload``).
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.progress import StepBeat, seconds_left
 from core import offload, pdf, tasks
 from core.embeddings import bundled_model_path, length_sorted_batches
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
-from core.storage import Chunk, DocumentStorage
+from core.storage import Chunk, DocumentStorage, PageText
 from core.vectorstore import VectorStore
 from workflows.contracts import (
     Activity,
@@ -30,6 +36,7 @@ from workflows.contracts import (
     ChunkResult,
     ExtractInput,
     ExtractResult,
+    Step,
     TaskState,
     ValidateInput,
     ValidateResult,
@@ -39,6 +46,13 @@ from workflows.contracts import (
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# About how long one call to the text child extracts: short enough that progress moves at
+# least once a second and that documents take turns in the one child, long enough that the
+# round trip (about a millisecond) does not matter.
+EXTRACT_CALL_SECONDS = 0.5
+# How much text one chunking call takes (whole pages, at least one).
+CHUNK_CALL_CHARS = 50_000
 
 
 def permanent_faults(fn: Callable[P, R]) -> Callable[P, R]:
@@ -83,13 +97,24 @@ class IngestActivities:
             raise LookupError(f"document {document_id} no longer exists")
         return document
 
+    def _text_child(
+        self, beat: Callable[[], object], fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Call ``fn`` in the text child, heartbeating while it waits, within the activity's
+        time: a call past it, or abandoned by a cancel, stops the child."""
+        watch = offload.Watch(heartbeat=beat, timeout=seconds_left())
+        return offload.text_work.run(watch, fn, *args, **kwargs)
+
     @activity.defn(name=Activity.VALIDATE)
     @permanent_faults
     def validate_upload(self, job: ValidateInput) -> ValidateResult:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
         path = self._deps.storage.upload_path(document.stored_name)
-        info = pdf.inspect_pdf(path, max_pages=self._deps.max_pages)
+        # Parsed in the text child, never here: a hostile PDF can only take down the child.
+        info = self._text_child(
+            activity.heartbeat, offload.inspect_upload, path, max_pages=self._deps.max_pages
+        )
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
@@ -104,23 +129,29 @@ class IngestActivities:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT)
         path = self._deps.storage.upload_path(document.stored_name)
-        # The text cap counts the whole document: what earlier batches stored, then this batch
+        # The text cap counts the whole document: what earlier batches found, then this batch
         # page by page, so a decompression bomb stops as soon as it passes the cap.
-        earlier = sum(
-            len(page.text)
-            for page in self._deps.storage.read_pages(job.document_id)
-            if page.page < job.first_page
-        )
-        page_sizes = offload.text_work.run(
-            activity.heartbeat,
-            offload.extract_to_file,
-            path,
-            job.first_page,
-            job.last_page,
-            self._deps.storage.pages_path(job.document_id, job.first_page),
-            max_chars=self._deps.max_extracted_chars - earlier,
-        )
-        characters = sum(page_sizes)
+        earlier = job.characters_before
+        if earlier is None:  # scheduled by a workflow that does not carry the count yet
+            earlier = self._characters_before(job.document_id, job.first_page)
+        beat = StepBeat(Step.EXTRACT, done=job.first_page - 1, total=job.page_count)
+        pages: list[PageText] = []
+        characters = 0
+        while job.first_page + len(pages) <= job.last_page:
+            found = self._text_child(
+                beat,
+                offload.extract_some,
+                path,
+                job.first_page + len(pages),
+                job.last_page,
+                max_chars=self._deps.max_extracted_chars - earlier - characters,
+                seconds=EXTRACT_CALL_SECONDS,
+            )
+            pages.extend(found)
+            characters += sum(len(page.text) for page in found)
+            beat.advance(job.first_page + len(pages) - 1)
+        self._document(job.document_id)  # deleted meanwhile: write nothing
+        self._deps.storage.write_pages(job.document_id, job.first_page, pages)
         if job.last_page == job.page_count:
             # Only the last batch sees the whole document, so whole-document checks live here.
             pdf.require_text(self._deps.storage.read_pages(job.document_id))
@@ -130,21 +161,40 @@ class IngestActivities:
             pages_extracted=job.last_page,
             extraction_progress=round(100.0 * job.last_page / job.page_count, 2),
         )
-        return ExtractResult(pages=len(page_sizes), characters=characters)
+        return ExtractResult(pages=len(pages), characters=characters)
+
+    def _characters_before(self, document_id: str, first_page: int) -> int:
+        return sum(
+            len(page.text)
+            for page in self._deps.storage.read_pages(document_id)
+            if page.page < first_page
+        )
 
     @activity.defn(name=Activity.CHUNK)
     @permanent_faults
     def chunk_document(self, job: ChunkInput) -> ChunkResult:
+        self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
-        chunk_count = offload.text_work.run(
-            activity.heartbeat,
-            offload.chunk_to_file,
-            self._deps.storage.pages_files(job.document_id),
-            self._deps.storage.chunks_path(job.document_id),
-            tokenizer_path=self._deps.embedder.model_path or bundled_model_path(),
-            chunk_tokens=self._deps.chunk_tokens,
-            overlap_tokens=self._deps.overlap_tokens,
-        )
+        pages = list(self._deps.storage.read_pages(job.document_id))
+        beat = StepBeat(Step.CHUNK, done=0, total=len(pages))
+        chunks: list[Chunk] = []
+        done = 0
+        for group in _page_groups(pages, CHUNK_CALL_CHARS):
+            chunks.extend(
+                self._text_child(
+                    beat,
+                    offload.chunk_pages,
+                    group,
+                    first_index=len(chunks),
+                    tokenizer_path=self._deps.embedder.model_path or bundled_model_path(),
+                    chunk_tokens=self._deps.chunk_tokens,
+                    overlap_tokens=self._deps.overlap_tokens,
+                )
+            )
+            done += len(group)
+            beat.advance(done)
+        self._document(job.document_id)  # deleted meanwhile: write nothing
+        chunk_count = self._deps.storage.write_chunks(job.document_id, chunks)
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
@@ -161,7 +211,8 @@ class IngestActivities:
             self._deps.engine, job.task_id, current_step=ProcessingStep.VECTORIZE
         )
         chunks = self._deps.storage.read_chunks(job.document_id, job.start, job.stop)
-        written = self._embed_and_store(document, chunks, first=job.start)
+        beat = StepBeat(Step.VECTORIZE, done=job.start, total=job.chunk_count)
+        written = self._embed_and_store(document, chunks, first=job.start, beat=beat)
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
@@ -170,7 +221,9 @@ class IngestActivities:
         )
         return VectorizeResult(vectors=written)
 
-    def _embed_and_store(self, document: Document, chunks: list[Chunk], *, first: int) -> int:
+    def _embed_and_store(
+        self, document: Document, chunks: list[Chunk], *, first: int, beat: StepBeat
+    ) -> int:
         """Embed in the embedding process a model batch per stream per call, so a cancel or a
         dead worker is noticed between calls, and store each call's vectors while the next
         call embeds."""
@@ -182,7 +235,7 @@ class IngestActivities:
         def store_oldest() -> None:
             nonlocal written, done
             batch, future = in_flight.popleft()
-            vectors = pool.result(future, activity.heartbeat)
+            vectors = pool.result(future, beat)
             written += self._deps.vectors.upsert_chunks(
                 document_id=document.id,
                 filename=document.filename,
@@ -191,7 +244,7 @@ class IngestActivities:
                 vectors=vectors,
             )
             done += len(batch)
-            activity.heartbeat(first + done)
+            beat.advance(first + done)
 
         texts = [chunk.text for chunk in chunks]
         try:
@@ -221,6 +274,7 @@ class IngestActivities:
         """Remove what a document that failed for good left: file, artifacts, vectors. Its
         rows stay, as the record of why it failed."""
         self._deps.vectors.delete_document(document_id)
+        self._deps.storage.remove_artifacts(document_id)  # found by id: even without its row
         document = tasks.get_document(self._deps.engine, document_id)
         if document is not None:
             self._deps.storage.remove_document(document_id, document.stored_name)
@@ -235,3 +289,16 @@ class IngestActivities:
             self.discard_vectors,
             self.discard_document,
         ]
+
+
+def _page_groups(pages: list[PageText], max_chars: int) -> list[list[PageText]]:
+    """Consecutive pages, as many per group as fit in ``max_chars`` (at least one)."""
+    groups: list[list[PageText]] = []
+    size = 0
+    for page in pages:
+        if not groups or size + len(page.text) > max_chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(page)
+        size += len(page.text)
+    return groups

@@ -7,29 +7,42 @@ value the kernel gives the API and the worker's event loop the CPU first wheneve
 an idle machine still gives the children all of it. A pathological PDF that eats memory takes
 down only its child (the step then fails and is retried) instead of the service.
 
-Two pools, one process each: ``text`` (pypdf, the splitter) and ``embedding`` (the model), so
-one document is extracted while another is embedded.
+Two children: ``text_work`` (pypdf, the splitter) and ``embedding_work`` (the model), so one
+document is extracted while another is embedded.
+
+The text child (:class:`ChildProcess`) serves one call at a time, in the order they were asked,
+and its calls are short (a few pages, about half a second), so documents take turns and a slow
+or hostile PDF cannot hold it for the others. A call that is abandoned (the activity was
+cancelled or timed out) or that outlives its time limit stops the child: it is killed and the
+next call starts a new one, so no work of a cancelled step goes on behind its back. The child
+only computes and returns what it found; the worker writes every artifact itself.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import multiprocessing
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from core import pdf
-from core.storage import PageText, read_jsonl, write_jsonl
+from core.storage import Chunk, PageText
 
 if TYPE_CHECKING:
+    from pypdf import PdfReader
+
     from core.embeddings import Embedder, Precision
     from core.settings import Settings
 
@@ -37,14 +50,144 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_NICENESS = 10
+# How often a caller waiting on a child is given the chance to heartbeat (and so to notice a
+# cancel): the heartbeats themselves are throttled by the Temporal worker.
+BEAT_EVERY_S = 1.0
+_POLL_S = 0.1
 
 
 class ChildProcessDied(RuntimeError):
     """The child died mid-step (e.g. killed for memory); the step is retried."""
 
 
+class ChildTimedOut(RuntimeError):
+    """A call ran past its time limit; the child was stopped and the step is retried."""
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How a caller waits for a child: ``heartbeat`` is called at least every second while it
+    waits (for its turn or for the answer); ``timeout`` bounds the call itself."""
+
+    heartbeat: Callable[[], object]
+    timeout: float | None = None
+
+
+class ChildProcess:
+    """One lazily started child process that runs calls one at a time, first come first
+    served, and is stopped (killed, then replaced on the next call) whenever a call does not
+    end with an answer."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.niceness = DEFAULT_NICENESS
+        self._turns: collections.deque[object] = collections.deque()
+        self._changed = threading.Condition()
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's process id, if one runs."""
+        process = self._process
+        return process.pid if process is not None and process.is_alive() else None
+
+    def run(self, watch: Watch, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` in the child and return its result or raise its error.
+
+        Raises :class:`ChildProcessDied` if the child died, :class:`ChildTimedOut` after
+        ``watch.timeout``; whatever ``watch.heartbeat`` raises (a cancel) stops the child too.
+        """
+        with self._turn(watch.heartbeat):
+            try:
+                conn = self._started()
+                conn.send((fn, args, kwargs))
+                kind, value = self._answer(conn, watch)
+            except BaseException:
+                # No answer: the child may still be at work on this call. Stop it, so nothing
+                # of an abandoned call goes on (and the next caller gets a fresh child).
+                self._stop()
+                raise
+        if kind == "error":
+            raise value
+        result: R = value
+        return result
+
+    @contextlib.contextmanager
+    def _turn(self, heartbeat: Callable[[], object]) -> Iterator[None]:
+        """Wait, heartbeating, until every call asked for before this one has ended."""
+        me = object()
+        with self._changed:
+            self._turns.append(me)
+        try:
+            while True:
+                with self._changed:
+                    if self._turns[0] is me:
+                        break
+                    self._changed.wait(BEAT_EVERY_S)
+                heartbeat()
+            yield
+        finally:
+            with self._changed:
+                self._turns.remove(me)
+                self._changed.notify_all()
+
+    def _started(self) -> Connection:
+        if self._process is not None and self._conn is not None and self._process.is_alive():
+            return self._conn
+        self._stop()
+        # spawn, not fork: the parent holds threads (gRPC, torch) that fork would corrupt.
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve,
+            args=(theirs, os.getpid(), self.niceness),
+            name=f"docchat-{self.name}",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        self._process, self._conn = process, ours
+        return ours
+
+    def _answer(self, conn: Connection, watch: Watch) -> tuple[str, Any]:
+        started = last_beat = time.monotonic()
+        while True:
+            try:
+                if conn.poll(_POLL_S):
+                    answer: tuple[str, Any] = conn.recv()
+                    return answer
+            except (EOFError, OSError) as exc:
+                code = self._process.exitcode if self._process is not None else None
+                raise ChildProcessDied(
+                    f"the {self.name} process died (exit code {code}): {exc or 'no answer'}"
+                ) from exc
+            now = time.monotonic()
+            if watch.timeout is not None and now - started > watch.timeout:
+                raise ChildTimedOut(
+                    f"the {self.name} process took more than {watch.timeout:.0f} s; stopped it"
+                )
+            if now - last_beat >= BEAT_EVERY_S:
+                last_beat = now
+                watch.heartbeat()
+
+    def _stop(self) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            process.kill()
+            process.join(timeout=5)
+
+    def shutdown(self) -> None:
+        with self._changed:
+            self._stop()
+
+
 class ChildPool:
-    """A lazily started child process that runs functions for activities."""
+    """A lazily started child process that runs functions for activities, several queued at
+    once (the embedding pipeline keeps the next call waiting while the last one is stored)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -95,7 +238,7 @@ class ChildPool:
         try:
             while True:
                 try:
-                    return future.result(timeout=1.0)
+                    return future.result(timeout=BEAT_EVERY_S)
                 except FutureTimeout:
                     heartbeat()
         except BrokenProcessPool as exc:
@@ -119,9 +262,9 @@ class ChildPool:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-text_work = ChildPool("extraction")
+text_work = ChildProcess("extraction")
 embedding_work = ChildPool("embedding")
-POOLS = (text_work, embedding_work)
+POOLS: tuple[ChildProcess | ChildPool, ...] = (text_work, embedding_work)
 
 
 def configure(*, niceness: int) -> None:
@@ -149,31 +292,79 @@ def _child_setup(parent_pid: int, niceness: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-# --- the functions that run in the child -------------------------------------------------
+def _serve(conn: Connection, parent_pid: int, niceness: int) -> None:
+    """The text child's loop: answer each call with ``("ok", result)`` or ``("error", exc)``."""
+    _child_setup(parent_pid, niceness)
+    while True:
+        try:
+            fn, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent closed its end: it stopped us or is gone
+        try:
+            answer: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+        except Exception as exc:
+            answer = ("error", exc)
+        try:
+            conn.send(answer)
+        except (EOFError, OSError):
+            return
+        except Exception as exc:  # an answer that does not pickle: say what it was
+            conn.send(("error", RuntimeError(f"unsendable answer from {fn!r}: {exc!r}")))
 
 
-def extract_to_file(
-    source: Path, first_page: int, last_page: int, target: Path, *, max_chars: int | None = None
-) -> list[int]:
-    """Extract pages ``first..last`` of ``source`` into ``target``; return chars per page.
-    Stops with ``text_too_large`` as soon as the pages pass ``max_chars``."""
-    pages = list(pdf.extract_pages(source, first_page, last_page, max_chars=max_chars))
-    write_jsonl(target, (vars(page) for page in pages))
-    return [len(page.text) for page in pages]
+# --- the functions that run in the text child ------------------------------------------------
+
+# Open readers of the documents being worked on, by (path, size, mtime): each short extract
+# call goes on where the last one stopped without parsing the PDF's structure again.
+_READERS_KEPT = 2
+_readers: collections.OrderedDict[tuple[str, int, int], PdfReader] = collections.OrderedDict()
+
+
+def _reader(path: Path) -> PdfReader:
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _readers:
+        _readers.move_to_end(key)
+        return _readers[key]
+    reader = pdf.open_pdf(path)
+    _readers[key] = reader
+    while len(_readers) > _READERS_KEPT:
+        _readers.popitem(last=False)
+    return reader
+
+
+def inspect_upload(path: Path, *, max_pages: int) -> pdf.PdfInfo:
+    """:func:`core.pdf.inspect_pdf`, keeping the reader open for the extraction."""
+    return pdf.inspect_pdf(path, max_pages=max_pages, opener=_reader)
+
+
+def extract_some(
+    source: Path, first_page: int, last_page: int, *, max_chars: int | None, seconds: float
+) -> list[PageText]:
+    """Pages from ``first_page`` on, at least one and at most up to ``last_page``, for about
+    ``seconds``. Stops with ``text_too_large`` as soon as they pass ``max_chars``."""
+    deadline = time.monotonic() + seconds
+    pages: list[PageText] = []
+    for page in pdf.extract_pages(_reader(source), first_page, last_page, max_chars=max_chars):
+        pages.append(page)
+        if time.monotonic() >= deadline:
+            break
+    return pages
 
 
 _tokenizers: dict[str, object] = {}
 
 
-def chunk_to_file(
-    pages_files: list[Path],
-    target: Path,
+def chunk_pages(
+    pages: list[PageText],
     *,
+    first_index: int,
     tokenizer_path: Path,
     chunk_tokens: int,
     overlap_tokens: int,
-) -> int:
-    """Chunk the pages in ``pages_files`` (in order) into ``target``; return the chunk count."""
+) -> list[Chunk]:
+    """Chunk ``pages``, numbering the chunks from ``first_index``. Chunks never cross a page,
+    so a document chunked a few pages per call gives the same chunks as in one call."""
     from core.chunking import TokenChunker
     from core.embeddings import load_tokenizer
 
@@ -185,10 +376,10 @@ def chunk_to_file(
         chunk_tokens=chunk_tokens,
         overlap_tokens=overlap_tokens,
     )
-    pages = (PageText(**row) for path in pages_files for row in read_jsonl(path))
-    chunks = list(chunker.chunk_pages(pages))
-    write_jsonl(target, (vars(chunk) for chunk in chunks))
-    return len(chunks)
+    return [
+        Chunk(index=first_index + c.index, page=c.page, text=c.text, token_count=c.token_count)
+        for c in chunker.chunk_pages(pages)
+    ]
 
 
 @dataclass(frozen=True)
