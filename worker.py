@@ -27,6 +27,7 @@ from workflows.ingest import IngestDocumentWorkflow
 log = logging.getLogger("docchat.worker")
 
 ACTIVITY_THREADS = 4
+HEARTBEAT_EVERY_S = 0.5
 
 
 def start_ingestion_processes(resources: Resources) -> None:
@@ -38,19 +39,7 @@ def start_ingestion_processes(resources: Resources) -> None:
 def build_worker(
     client: Client, resources: Resources, *, executor: ThreadPoolExecutor, task_queue: str
 ) -> Worker:
-    settings = resources.settings
-    activities = IngestActivities(
-        IngestDependencies(
-            engine=resources.engine,
-            storage=resources.storage,
-            vectors=resources.vectors,
-            embedder=resources.embedder_config(),
-            chunk_tokens=settings.chunk_tokens,
-            overlap_tokens=settings.chunk_overlap_tokens,
-            max_pages=settings.max_pages,
-            max_extracted_chars=settings.max_extracted_chars,
-        )
-    )
+    activities = IngestActivities(IngestDependencies.from_resources(resources))
     return Worker(
         client,
         task_queue=task_queue,
@@ -58,9 +47,11 @@ def build_worker(
         activities=activities.all(),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
-        # Heartbeats carry cancellation; send them often so a cancel lands within seconds.
-        max_heartbeat_throttle_interval=timedelta(seconds=1),
-        default_heartbeat_throttle_interval=timedelta(seconds=1),
+        # Heartbeats carry cancellation, and how far a step got (the progress status reads
+        # show): send them often, so a cancel lands within a second and progress moves twice
+        # a second.
+        max_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_EVERY_S),
+        default_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_EVERY_S),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
 

@@ -28,6 +28,7 @@ from core import offload, pdf, tasks
 from core.embeddings import bundled_model_path, length_sorted_batches
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
+from core.runtime import Resources
 from core.storage import Chunk, DocumentStorage, PageText
 from core.vectorstore import VectorStore
 from workflows.contracts import (
@@ -85,6 +86,20 @@ class IngestDependencies:
     overlap_tokens: int
     max_pages: int
     max_extracted_chars: int
+
+    @classmethod
+    def from_resources(cls, resources: Resources) -> IngestDependencies:
+        settings = resources.settings
+        return cls(
+            engine=resources.engine,
+            storage=resources.storage,
+            vectors=resources.vectors,
+            embedder=resources.embedder_config(),
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+            max_pages=settings.max_pages,
+            max_extracted_chars=settings.max_extracted_chars,
+        )
 
 
 class IngestActivities:

@@ -321,7 +321,10 @@ _readers: collections.OrderedDict[tuple[str, int, int], PdfReader] = collections
 
 
 def _reader(path: Path) -> PdfReader:
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:  # removed between two calls: the document was deleted
+        raise pdf.file_missing() from None
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key in _readers:
         _readers.move_to_end(key)

@@ -37,7 +37,7 @@ def inspect_pdf(
     """Check that ``path`` is a readable PDF within the page cap. ``opener`` (default
     :func:`open_pdf`) lets a caller keep the reader for the extraction that follows."""
     if not path.exists():
-        raise DocumentFault(FaultCode.FILE_MISSING, "The uploaded file is no longer on disk.")
+        raise file_missing()
     size = path.stat().st_size
     if size == 0:
         raise DocumentFault(FaultCode.EMPTY_FILE, "The file is empty (0 bytes).")
@@ -120,6 +120,10 @@ def text_too_large(max_chars: int, *, at_page: int | None = None) -> DocumentFau
         FaultCode.TEXT_TOO_LARGE,
         f"The PDF holds more than {max_chars:,} characters of text, the limit{where}.",
     )
+
+
+def file_missing() -> DocumentFault:
+    return DocumentFault(FaultCode.FILE_MISSING, "The uploaded file is no longer on disk.")
 
 
 def visible_chars(pages: Iterable[PageText]) -> int:
