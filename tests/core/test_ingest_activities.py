@@ -19,6 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from activities import ingest
 from activities.ingest import IngestActivities, IngestDependencies
 from core import offload, tasks
+from core.embeddings import bundled_model_path
 from core.models import Document, FileProcessingTask
 from core.runtime import Resources, open_resources
 from core.settings import Settings
@@ -206,7 +207,7 @@ def test_chunking_a_few_pages_per_call_reports_pages_and_keeps_the_chunks(
     in_one_call = offload.chunk_pages(
         pages,
         first_index=0,
-        tokenizer_path=ingest.bundled_model_path(),
+        tokenizer_path=bundled_model_path(),
         chunk_tokens=deps.chunk_tokens,
         overlap_tokens=deps.overlap_tokens,
     )
