@@ -85,6 +85,12 @@ class ChildProcess:
         self._changed = threading.Condition()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._busy = False
+
+    @property
+    def busy(self) -> bool:
+        """A call is under way in the child."""
+        return self._busy
 
     @property
     def pid(self) -> int | None:
@@ -101,6 +107,7 @@ class ChildProcess:
         with self._turn(watch.heartbeat):
             try:
                 conn = self._started()
+                self._busy = True
                 conn.send((fn, args, kwargs))
                 kind, value = self._answer(conn, watch)
             except BaseException:
@@ -108,6 +115,8 @@ class ChildProcess:
                 # of an abandoned call goes on (and the next caller gets a fresh child).
                 self._stop()
                 raise
+            finally:
+                self._busy = False
         if kind == "error":
             raise value
         result: R = value
