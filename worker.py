@@ -33,6 +33,7 @@ HEARTBEAT_EVERY_S = 0.5
 def start_ingestion_processes(resources: Resources) -> None:
     """Start the child processes and load the model now, not on the first document."""
     offload.configure(niceness=resources.settings.ingest_niceness)
+    offload.text_work.start()
     offload.embedding_work.submit(offload.load_embedder, resources.embedder_config())
 
 

@@ -98,6 +98,12 @@ class ChildProcess:
         process = self._process
         return process.pid if process is not None and process.is_alive() else None
 
+    def start(self) -> None:
+        """Start the child now rather than on the first call: it takes seconds to import what
+        it needs, which the first document's validation would otherwise wait for."""
+        with self._turn(lambda: None):
+            self._started()
+
     def run(self, watch: Watch, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` in the child and return its result or raise its error.
 
