@@ -19,7 +19,6 @@ from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
 from core import offload
-from core.extraction import ExtractionLimits
 from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.search.model_identity import EmbeddingModelMismatchError
@@ -31,31 +30,20 @@ from workflows.ingest import IngestDocumentWorkflow
 log = logging.getLogger("docchat.worker")
 
 ACTIVITY_THREADS = 4
+HEARTBEAT_EVERY_S = 0.5
 
 
 def start_ingestion_processes(resources: Resources) -> None:
     """Start the child processes and load the model now, not on the first document."""
     offload.configure(niceness=resources.settings.ingest_niceness)
+    offload.text_work.start()
     offload.embedding_work.submit(offload.load_embedder, resources.embedder_config())
 
 
 def build_worker(
     client: Client, resources: Resources, *, executor: ThreadPoolExecutor, task_queue: str
 ) -> Worker:
-    settings = resources.settings
-    activities = IngestActivities(
-        IngestDependencies(
-            engine=resources.engine,
-            storage=resources.storage,
-            vectors=resources.vectors,
-            embedder=resources.embedder_config(),
-            chunk_tokens=settings.chunk_tokens,
-            overlap_tokens=settings.chunk_overlap_tokens,
-            max_pages=settings.max_pages,
-            max_extracted_chars=settings.max_extracted_chars,
-            formats=ExtractionLimits.from_settings(settings),
-        )
-    )
+    activities = IngestActivities(IngestDependencies.from_resources(resources))
     return Worker(
         client,
         task_queue=task_queue,
@@ -63,9 +51,11 @@ def build_worker(
         activities=activities.all(),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
-        # Heartbeats carry cancellation; send them often so a cancel lands within seconds.
-        max_heartbeat_throttle_interval=timedelta(seconds=1),
-        default_heartbeat_throttle_interval=timedelta(seconds=1),
+        # Heartbeats carry cancellation, and how far a step got (the progress status reads
+        # show): send them often, so a cancel lands within a second and progress moves twice
+        # a second.
+        max_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_EVERY_S),
+        default_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_EVERY_S),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
 

@@ -2,7 +2,12 @@
 CPU-heavy work (pypdf, the tokenizer, torch) never blocks the worker's event loop.
 
 Activities heartbeat as they go: a dead worker is noticed by heartbeat timeout, and a
-cancellation reaches a running activity at its next heartbeat.
+cancellation reaches a running activity at its next heartbeat. Each heartbeat carries how far
+the step got (``activities.progress``), which status reads show as progress inside the step.
+
+The text child (pypdf, the splitter) is called a few pages at a time and only returns what it
+found; the activity writes the artifacts, and only once its document still exists, so a
+cancelled or deleted document's step leaves nothing behind (``core.offload``).
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.progress import StepBeat, seconds_left
 from core import extraction, offload, tasks
 from core.embeddings import bundled_model_path, length_sorted_batches
 from core.extraction import ExtractionLimits
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
-from core.storage import Chunk, DocumentStorage
+from core.runtime import Resources
+from core.storage import Chunk, DocumentStorage, PageText
 from core.vectorstore import VectorStore
 from workflows.contracts import (
     Activity,
@@ -31,6 +38,7 @@ from workflows.contracts import (
     ChunkResult,
     ExtractInput,
     ExtractResult,
+    Step,
     TaskState,
     ValidateInput,
     ValidateResult,
@@ -40,6 +48,13 @@ from workflows.contracts import (
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# About how long one call to the text child extracts: short enough that progress moves at
+# least once a second and that documents take turns in the one child, long enough that the
+# round trip (about a millisecond) does not matter.
+EXTRACT_CALL_SECONDS = 0.5
+# How much text one chunking call takes (whole pages, at least one).
+CHUNK_CALL_CHARS = 50_000
 
 
 def permanent_faults(fn: Callable[P, R]) -> Callable[P, R]:
@@ -78,6 +93,21 @@ class IngestDependencies:
     def extraction_limits(self) -> ExtractionLimits:
         return replace(self.formats, max_units=self.max_pages, max_chars=self.max_extracted_chars)
 
+    @classmethod
+    def from_resources(cls, resources: Resources) -> IngestDependencies:
+        settings = resources.settings
+        return cls(
+            engine=resources.engine,
+            storage=resources.storage,
+            vectors=resources.vectors,
+            embedder=resources.embedder_config(),
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+            max_pages=settings.max_pages,
+            max_extracted_chars=settings.max_extracted_chars,
+            formats=ExtractionLimits.from_settings(settings),
+        )
+
 
 class IngestActivities:
     def __init__(self, deps: IngestDependencies) -> None:
@@ -89,14 +119,23 @@ class IngestActivities:
             raise LookupError(f"document {document_id} no longer exists")
         return document
 
+    def _text_child(
+        self, beat: Callable[[], object], fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Call ``fn`` in the text child, heartbeating while it waits, within the activity's
+        time: a call past it, or abandoned by a cancel, stops the child."""
+        watch = offload.Watch(heartbeat=beat, timeout=seconds_left())
+        return offload.text_work.run(watch, fn, *args, **kwargs)
+
     @activity.defn(name=Activity.VALIDATE)
     @permanent_faults
     def validate_upload(self, job: ValidateInput) -> ValidateResult:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
         path = self._deps.storage.upload_path(document.stored_name)
-        # Format by content and unit count (pages, slides, sections...), in the child process.
-        info = offload.text_work.run(
+        # Format by content and unit count (pages, slides, sections...), in the text child,
+        # never here: a hostile file can only take down the child.
+        info = self._text_child(
             activity.heartbeat, offload.inspect_document, path, self._deps.extraction_limits()
         )
         tasks.update_task_step(
@@ -113,27 +152,35 @@ class IngestActivities:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT)
         path = self._deps.storage.upload_path(document.stored_name)
-        # The text cap counts the whole document: what earlier batches stored, then this batch
+        # The text cap counts the whole document: what earlier batches found, then this batch
         # page by page, so a decompression bomb stops as soon as it passes the cap.
         # The OCR page cap counts the whole document the same way.
-        before = [
-            page
-            for page in self._deps.storage.read_pages(job.document_id)
-            if page.page < job.first_page
-        ]
-        earlier = sum(len(page.text) for page in before)
-        page_sizes = offload.text_work.run(
-            activity.heartbeat,
-            offload.extract_to_file,
-            path,
-            job.first_page,
-            job.last_page,
-            self._deps.storage.pages_path(job.document_id, job.first_page),
-            max_chars=self._deps.max_extracted_chars - earlier,
-            limits=self._deps.extraction_limits(),
-            ocr_pages_before=sum(page.ocr for page in before),
-        )
-        characters = sum(page_sizes)
+        earlier = job.characters_before
+        ocr_earlier = job.ocr_pages_before
+        if earlier is None or ocr_earlier is None:
+            # Scheduled by a workflow that does not carry the counts yet: count them here.
+            earlier, ocr_earlier = self._extracted_before(job.document_id, job.first_page)
+        limits = self._deps.extraction_limits()
+        beat = StepBeat(Step.EXTRACT, done=job.first_page - 1, total=job.page_count)
+        pages: list[PageText] = []
+        characters = 0
+        while job.first_page + len(pages) <= job.last_page:
+            found = self._text_child(
+                beat,
+                offload.extract_some,
+                path,
+                job.first_page + len(pages),
+                job.last_page,
+                limits=limits,
+                max_chars=self._deps.max_extracted_chars - earlier - characters,
+                ocr_pages_before=ocr_earlier + sum(page.ocr for page in pages),
+                seconds=EXTRACT_CALL_SECONDS,
+            )
+            pages.extend(found)
+            characters += sum(len(page.text) for page in found)
+            beat.advance(job.first_page + len(pages) - 1)
+        self._document(job.document_id)  # deleted meanwhile: write nothing
+        self._deps.storage.write_pages(job.document_id, job.first_page, pages)
         if job.last_page == job.page_count:
             # Only the last batch sees the whole document, so whole-document checks live here.
             extraction.require_text(
@@ -147,21 +194,41 @@ class IngestActivities:
             pages_extracted=job.last_page,
             extraction_progress=round(100.0 * job.last_page / job.page_count, 2),
         )
-        return ExtractResult(pages=len(page_sizes), characters=characters)
+        ocr_pages = sum(page.ocr for page in pages)
+        return ExtractResult(pages=len(pages), characters=characters, ocr_pages=ocr_pages)
+
+    def _extracted_before(self, document_id: str, first_page: int) -> tuple[int, int]:
+        """Characters and OCRed pages of the batches before ``first_page``, read back."""
+        before = [
+            page for page in self._deps.storage.read_pages(document_id) if page.page < first_page
+        ]
+        return sum(len(page.text) for page in before), sum(page.ocr for page in before)
 
     @activity.defn(name=Activity.CHUNK)
     @permanent_faults
     def chunk_document(self, job: ChunkInput) -> ChunkResult:
+        self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
-        chunk_count = offload.text_work.run(
-            activity.heartbeat,
-            offload.chunk_to_file,
-            self._deps.storage.pages_files(job.document_id),
-            self._deps.storage.chunks_path(job.document_id),
-            tokenizer_path=self._deps.embedder.model_path or bundled_model_path(),
-            chunk_tokens=self._deps.chunk_tokens,
-            overlap_tokens=self._deps.overlap_tokens,
-        )
+        pages = list(self._deps.storage.read_pages(job.document_id))
+        beat = StepBeat(Step.CHUNK, done=0, total=len(pages))
+        chunks: list[Chunk] = []
+        done = 0
+        for group in _page_groups(pages, CHUNK_CALL_CHARS):
+            chunks.extend(
+                self._text_child(
+                    beat,
+                    offload.chunk_pages,
+                    group,
+                    first_index=len(chunks),
+                    tokenizer_path=self._deps.embedder.model_path or bundled_model_path(),
+                    chunk_tokens=self._deps.chunk_tokens,
+                    overlap_tokens=self._deps.overlap_tokens,
+                )
+            )
+            done += len(group)
+            beat.advance(done)
+        self._document(job.document_id)  # deleted meanwhile: write nothing
+        chunk_count = self._deps.storage.write_chunks(job.document_id, chunks)
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
@@ -178,7 +245,8 @@ class IngestActivities:
             self._deps.engine, job.task_id, current_step=ProcessingStep.VECTORIZE
         )
         chunks = self._deps.storage.read_chunks(job.document_id, job.start, job.stop)
-        written = self._embed_and_store(document, chunks, first=job.start)
+        beat = StepBeat(Step.VECTORIZE, done=job.start, total=job.chunk_count)
+        written = self._embed_and_store(document, chunks, first=job.start, beat=beat)
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
@@ -187,7 +255,9 @@ class IngestActivities:
         )
         return VectorizeResult(vectors=written)
 
-    def _embed_and_store(self, document: Document, chunks: list[Chunk], *, first: int) -> int:
+    def _embed_and_store(
+        self, document: Document, chunks: list[Chunk], *, first: int, beat: StepBeat
+    ) -> int:
         """Embed in the embedding process a model batch per stream per call, so a cancel or a
         dead worker is noticed between calls, and store each call's vectors while the next
         call embeds."""
@@ -199,7 +269,7 @@ class IngestActivities:
         def store_oldest() -> None:
             nonlocal written, done
             batch, future = in_flight.popleft()
-            vectors = pool.result(future, activity.heartbeat)
+            vectors = pool.result(future, beat)
             written += self._deps.vectors.upsert_chunks(
                 document_id=document.id,
                 filename=document.filename,
@@ -208,7 +278,7 @@ class IngestActivities:
                 vectors=vectors,
             )
             done += len(batch)
-            activity.heartbeat(first + done)
+            beat.advance(first + done)
 
         texts = [chunk.text for chunk in chunks]
         try:
@@ -238,6 +308,7 @@ class IngestActivities:
         """Remove what a document that failed for good left: file, artifacts, vectors. Its
         rows stay, as the record of why it failed."""
         self._deps.vectors.delete_document(document_id)
+        self._deps.storage.remove_artifacts(document_id)  # found by id: even without its row
         document = tasks.get_document(self._deps.engine, document_id)
         if document is not None:
             self._deps.storage.remove_document(document_id, document.stored_name)
@@ -252,3 +323,16 @@ class IngestActivities:
             self.discard_vectors,
             self.discard_document,
         ]
+
+
+def _page_groups(pages: list[PageText], max_chars: int) -> list[list[PageText]]:
+    """Consecutive pages, as many per group as fit in ``max_chars`` (at least one)."""
+    groups: list[list[PageText]] = []
+    size = 0
+    for page in pages:
+        if not groups or size + len(page.text) > max_chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(page)
+        size += len(page.text)
+    return groups

@@ -41,6 +41,8 @@ from workflows.contracts import (
     IngestInput,
     Progress,
     Status,
+    Step,
+    StepProgress,
     public_status,
     task_state,
     workflow_id_for,
@@ -306,6 +308,9 @@ class IngestionService:
             pending = description.raw_description.pending_activities
             attempt = _pending_attempt(pending)
             _refine_status(progress, attempt, pending)
+            reported = await self._step_progress(pending)
+            if reported is not None:
+                apply_step_progress(progress, reported)
             return TaskView(task, progress, "workflow", attempt)
         # Closed, or unreachable, or no worker polling to answer the query: the row, fast.
         log.debug("workflow %s not answering, reading the row", task.workflow_id)
@@ -352,6 +357,21 @@ class IngestionService:
         document = tasks.get_document(self._engine, task.document_id)
         if document is not None:
             self._resources.storage.remove_document(document.id, document.stored_name)
+
+    async def _step_progress(self, pending: Any) -> StepProgress | None:
+        """How far the running activity got, from its last heartbeat's details: already in
+        the description, so it costs a decode and no round trip."""
+        if not pending or not pending[0].HasField("heartbeat_details"):
+            return None
+        payloads = pending[0].heartbeat_details.payloads
+        if not payloads:
+            return None
+        try:
+            details = await self._client.data_converter.decode(payloads[:1])
+        except Exception as exc:  # a worker of another version may send other details
+            log.debug("unreadable heartbeat details: %s", exc)
+            return None
+        return StepProgress.from_details(details[0]) if details else None
 
     @staticmethod
     async def _query(handle: WorkflowHandle[Any, Any]) -> Progress:
@@ -543,6 +563,28 @@ def _refine_status(progress: Progress, attempt: ActivityAttempt | None, pending:
         progress.status = Status.RETRYING
     elif activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
         progress.status = Status.QUEUED
+
+
+def apply_step_progress(progress: Progress, reported: StepProgress) -> None:
+    """Show how far the running step got inside its activity. Only ever raises what the
+    workflow's state says: the workflow's own counts stay the floor."""
+    if reported.step != progress.current_step or reported.total <= 0:
+        return
+    done = max(0, min(reported.done, reported.total))
+    share = round(100.0 * done / reported.total, 2)
+    if reported.step == Step.UPLOAD:
+        progress.upload_progress = max(progress.upload_progress, share)
+    elif reported.step == Step.EXTRACT:
+        progress.pages_extracted = max(progress.pages_extracted, done)
+        progress.extraction_progress = max(progress.extraction_progress, share)
+    elif reported.step == Step.CHUNK:  # counted in pages: the chunks are not known yet
+        progress.chunking_progress = max(progress.chunking_progress, share)
+    elif reported.step == Step.VECTORIZE:
+        progress.chunks_embedded = max(progress.chunks_embedded, done)
+        progress.vectorization_progress = max(progress.vectorization_progress, share)
+    else:
+        return
+    progress.refresh_overall()
 
 
 def _progress_from_row(task: FileProcessingTask) -> Progress:

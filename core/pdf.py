@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,16 +31,20 @@ def looks_like_pdf(head: bytes) -> bool:
     return PDF_MAGIC in head[:1024]
 
 
-def inspect_pdf(path: Path, *, max_pages: int) -> PdfInfo:
+def inspect_pdf(
+    path: Path, *, max_pages: int, opener: Callable[[Path], PdfReader] | None = None
+) -> PdfInfo:
+    """Check that ``path`` is a readable PDF within the page cap. ``opener`` (default
+    :func:`open_pdf`) lets a caller keep the reader for the extraction that follows."""
     if not path.exists():
-        raise DocumentFault(FaultCode.FILE_MISSING, "The uploaded file is no longer on disk.")
+        raise file_missing()
     size = path.stat().st_size
     if size == 0:
         raise DocumentFault(FaultCode.EMPTY_FILE, "The file is empty (0 bytes).")
     with path.open("rb") as handle:
         if not looks_like_pdf(handle.read(1024)):
             raise DocumentFault(FaultCode.NOT_A_PDF, "The file is not a PDF (no %PDF- header).")
-    reader = _open(path)
+    reader = (opener or open_pdf)(path)
     try:
         page_count = len(reader.pages)
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:
@@ -56,16 +60,17 @@ def inspect_pdf(path: Path, *, max_pages: int) -> PdfInfo:
 
 
 def extract_pages(
-    path: Path, first_page: int, last_page: int, *, max_chars: int | None = None
+    source: Path | PdfReader, first_page: int, last_page: int, *, max_chars: int | None = None
 ) -> Iterator[PageText]:
-    """Yield the text of pages ``first_page..last_page`` (1-based, inclusive).
+    """Yield the text of pages ``first_page..last_page`` (1-based, inclusive) of ``source``, a
+    path or a reader already opened with :func:`open_pdf`.
 
     With ``max_chars``, extraction stops with ``text_too_large`` as soon as the text extracted
     by this call passes it, in the middle of a page if need be: a PDF whose small compressed
     streams expand into huge text (a decompression bomb) never gets extracted whole. (pypdf
     itself refuses to inflate any one stream beyond 75 MB.)
     """
-    reader = _open(path)
+    reader = source if isinstance(source, PdfReader) else open_pdf(source)
     budget = _TextBudget(max_chars)
     for number in range(first_page, last_page + 1):
         try:
@@ -117,6 +122,10 @@ def text_too_large(max_chars: int, *, at_page: int | None = None) -> DocumentFau
     )
 
 
+def file_missing() -> DocumentFault:
+    return DocumentFault(FaultCode.FILE_MISSING, "The uploaded file is no longer on disk.")
+
+
 def visible_chars(pages: Iterable[PageText]) -> int:
     distinct = {"".join(page.text.split()) for page in pages}
     return sum(len(text) for text in distinct)
@@ -131,7 +140,8 @@ def require_text(pages: Iterable[PageText]) -> None:
         )
 
 
-def _open(path: Path) -> PdfReader:
+def open_pdf(path: Path) -> PdfReader:
+    """Open ``path`` for reading, decrypting it with the empty password if it needs one."""
     try:
         reader = PdfReader(path)
     except FileNotDecryptedError as exc:

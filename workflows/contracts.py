@@ -140,12 +140,20 @@ class ExtractInput:
     first_page: int
     last_page: int
     page_count: int
+    # Characters the earlier batches extracted, for the document's text cap: carried by the
+    # workflow so a batch never re-reads earlier pages. None when scheduled by a workflow that
+    # predates the field (the activity then counts them itself). Adding it is replay-safe:
+    # replay compares the commands a workflow issues, never an activity's input payload.
+    characters_before: int | None = None
+    # Pages the earlier batches OCRed, for the document's OCR page cap; carried the same way.
+    ocr_pages_before: int | None = None
 
 
 @dataclass
 class ExtractResult:
     pages: int
     characters: int
+    ocr_pages: int = 0
 
 
 @dataclass
@@ -171,6 +179,29 @@ class VectorizeInput:
 @dataclass
 class VectorizeResult:
     vectors: int
+
+
+@dataclass
+class StepProgress:
+    """How far a running step got inside its activity, sent as the activity's heartbeat
+    details and read back by status reads through the workflow's description. ``done`` and
+    ``total`` count the whole document: pages for ``extract`` and ``chunk``, chunks for
+    ``vectorize``."""
+
+    step: str
+    done: int
+    total: int
+
+    @classmethod
+    def from_details(cls, details: object) -> StepProgress | None:
+        """The decoded heartbeat details, if they are a step's progress (older workers sent
+        other shapes, such as a bare count)."""
+        if not isinstance(details, dict):
+            return None
+        step, done, total = details.get("step"), details.get("done"), details.get("total")
+        if isinstance(step, str) and isinstance(done, int) and isinstance(total, int):
+            return cls(step, done, total)
+        return None
 
 
 @dataclass

@@ -58,6 +58,10 @@ class IngestDocumentWorkflow:
     def __init__(self) -> None:
         self._progress = Progress()
         self._retry_requested = False
+        # The text the finished extract batches found, for the next batch's share of the cap.
+        # Rebuilt on replay from the recorded results, so it needs no patch.
+        self._characters_extracted = 0
+        self._ocr_pages = 0
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -131,13 +135,23 @@ class IngestDocumentWorkflow:
         while p.pages_extracted < page_count:
             first = p.pages_extracted + 1
             last = min(page_count, p.pages_extracted + opts.extract_pages_per_activity)
-            await self._call(
+            extracted: ExtractResult = await self._call(
                 Activity.EXTRACT,
-                ExtractInput(job.task_id, job.document_id, first, last, page_count),
+                ExtractInput(
+                    job.task_id,
+                    job.document_id,
+                    first,
+                    last,
+                    page_count,
+                    characters_before=self._characters_extracted,
+                    ocr_pages_before=self._ocr_pages,
+                ),
                 ExtractResult,
                 opts,
                 start_to_close=timedelta(minutes=10),
             )
+            self._characters_extracted += extracted.characters
+            self._ocr_pages += extracted.ocr_pages
             p.pages_extracted = last
             p.extraction_progress = _percent(last, page_count)
             p.refresh_overall()

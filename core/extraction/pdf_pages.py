@@ -9,17 +9,42 @@ Chromium, shipped inside its wheel) at DOCCHAT_OCR_DPI, never above the pixel ca
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from pypdf import PdfReader
 
 from core import pdf
 from core.extraction import ocr
 from core.extraction.units import ExtractionLimits, Unit, corrupt
 
+# Open readers of the documents being worked on, by (path, size, mtime): each short extract
+# call (core.offload.extract_some) goes on where the last one stopped without parsing the
+# PDF's structure again.
+_READERS_KEPT = 2
+_readers: OrderedDict[tuple[str, int, int], PdfReader] = OrderedDict()
+
+
+def open_reader(path: Path) -> PdfReader:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:  # removed between two calls: the document was deleted
+        raise pdf.file_missing() from None
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _readers:
+        _readers.move_to_end(key)
+        return _readers[key]
+    reader = pdf.open_pdf(path)
+    _readers[key] = reader
+    while len(_readers) > _READERS_KEPT:
+        _readers.popitem(last=False)
+    return reader
+
 
 def page_count(path: Path, limits: ExtractionLimits) -> int:
-    return pdf.inspect_pdf(path, max_pages=limits.max_units).page_count
+    return pdf.inspect_pdf(path, max_pages=limits.max_units, opener=open_reader).page_count
 
 
 def needs_ocr(text: str, limits: ExtractionLimits) -> bool:
@@ -34,7 +59,7 @@ def pdf_units(
     renderer: Any = None
     recognised = 0
     try:
-        for page in pdf.extract_pages(path, first, last, max_chars=limits.max_chars):
+        for page in pdf.extract_pages(open_reader(path), first, last, max_chars=limits.max_chars):
             if not needs_ocr(page.text, limits):
                 yield Unit(number=page.page, text=page.text, label=f"page {page.page}")
                 continue

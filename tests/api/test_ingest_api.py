@@ -37,3 +37,33 @@ async def test_small_pdf_is_ingested_end_to_end(
         document = (await client.get(f"/docs/{body['document_id']}")).json()["data"]
         assert document["status"] == "ready"
         assert document["vector_count"] == document["chunk_count"] == final["chunk_count"]
+
+
+async def test_progress_moves_inside_extraction_and_vectorization(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    # One activity for each step: the workflow's own state then only knows each step's start
+    # and end, so every value in between is progress reported from inside an activity.
+    settings.extract_pages_per_activity = 1000
+    settings.vectorize_chunks_per_activity = 10_000
+    async with api_client(settings, embedder) as client:
+        accepted = (await upload(client, corpus / "GeoTopo-komprimiert.pdf")).json()
+        final, seen = await wait_for_status(client, accepted["task_id"], timeout=600, interval=0.3)
+
+    assert final["current_step"] == "done" and final["progress_percentage"] == 100.0, final
+    extracting = [s for s in seen if s["current_step"] == "extract"]
+    vectorizing = [s for s in seen if s["current_step"] == "vectorize"]
+    inside_extraction = {
+        s["extraction_progress"] for s in extracting if 0 < s["extraction_progress"] < 100
+    }
+    inside_vectorization = {
+        s["vectorization_progress"] for s in vectorizing if 0 < s["vectorization_progress"] < 100
+    }
+    assert len(inside_extraction) >= 3, inside_extraction
+    assert len(inside_vectorization) >= 3, inside_vectorization
+    # The counts move with the percentages, and nothing ever goes back between polls.
+    assert len({s["pages_extracted"] for s in extracting}) >= 3
+    assert len({s["chunks_embedded"] for s in vectorizing}) >= 3
+    for field in ("progress_percentage", "pages_extracted", "chunks_embedded"):
+        values = [s[field] for s in seen]
+        assert values == sorted(values), (field, values)
