@@ -126,7 +126,7 @@ def test_a_later_batch_does_not_read_the_earlier_pages(stack: Stack, corpus: Pat
     # their files. (The last batch reads the whole document once, for the no-text check.)
     result = stack.run(
         stack.activities.extract_pages,
-        ExtractInput(task.id, document.id, 2, 3, 4, characters_before=100),
+        ExtractInput(task.id, document.id, 2, 3, 4, characters_before=100, ocr_pages_before=0),
     )
     assert result.pages == 2
     # Without the carried count (a workflow of an older release) it must read them, and so
@@ -138,7 +138,9 @@ def test_a_later_batch_does_not_read_the_earlier_pages(stack: Stack, corpus: Pat
 def test_the_carried_count_counts_against_the_text_cap(stack: Stack, corpus: Path) -> None:
     document, task = stack.add_document(corpus / "pdflatex-4-pages.pdf")
     cap = stack.activities._deps.max_extracted_chars
-    job = ExtractInput(task.id, document.id, 3, 4, 4, characters_before=cap - 10)
+    job = ExtractInput(
+        task.id, document.id, 3, 4, 4, characters_before=cap - 10, ocr_pages_before=0
+    )
     with pytest.raises(ApplicationError) as refused:
         stack.run(stack.activities.extract_pages, job)
     assert refused.value.type == "text_too_large" and refused.value.non_retryable
