@@ -387,10 +387,7 @@ def chunk_pages(
         chunk_tokens=chunk_tokens,
         overlap_tokens=overlap_tokens,
     )
-    return [
-        Chunk(index=first_index + c.index, page=c.page, text=c.text, token_count=c.token_count)
-        for c in chunker.chunk_pages(pages)
-    ]
+    return [replace(chunk, index=first_index + chunk.index) for chunk in chunker.chunk_pages(pages)]
 
 
 @dataclass(frozen=True)

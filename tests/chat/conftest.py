@@ -116,6 +116,11 @@ async def live(
         activity_max_attempts=2,
         llm_max_tokens=MAX_TOKENS,
         typing_ttl_seconds=TYPING_TTL,
+        # One principal asks every question of this module's tests: the REST answer limits
+        # (tests/chat/test_ask_limits.py tests them) must not ration them.
+        ask_rate_limit_per_second=1000.0,
+        ask_rate_limit_burst=1000,
+        ask_max_concurrent=64,
     )
     broken, endless, slow = BrokenModel(), EndlessModel(), SlowModel()
     with socket.socket() as probe:  # a port nothing listens on: an Ollama that is down

@@ -17,6 +17,7 @@ SOURCE = {
     "chunk_index": 7,
     "snippet": "Copenhagen — København, «ø»",
     "score": 0.81,
+    "label": "page 3",
 }
 
 
