@@ -30,6 +30,7 @@ from core.chat.limits import (
     TooManyConnectionsError,
 )
 from core.chat.models import ChatMessagePublic, ChatSessionPublic, TypingPublic
+from core.chat.modes import AnswerMode, Confidence
 from core.chat.protocol import (
     ChatFrame,
     ConnectedEvent,
@@ -37,6 +38,7 @@ from core.chat.protocol import (
     PingFrame,
     PongEvent,
     QuestionText,
+    QuotePublic,
     SearchMode,
     SessionDeletedEvent,
     TypingFrame,
@@ -70,11 +72,21 @@ class AskRequest(BaseModel):
     model: str | None = None
     search_mode: SearchMode = "all"
     user_id: UserId | None = None
+    mode: AnswerMode = Field(
+        default="auto",
+        description="extractive: quotes only; generative: the model writes; auto: the best "
+        "of both for the model (quotes first on the embedded model)",
+    )
 
 
 class AskResult(BaseModel):
     question: ChatMessagePublic
     answer: ChatMessagePublic
+    mode: AnswerMode = "auto"
+    confidence: Confidence | None = None
+    confidence_score: float | None = None
+    quotes: list[QuotePublic] = Field(default_factory=list)
+    invalid_citations: list[int] = Field(default_factory=list)
 
 
 class ModelInfo(BaseModel):
@@ -249,6 +261,11 @@ async def ask(
         AskResult(
             question=ChatMessagePublic.model_validate(asked),
             answer=ChatMessagePublic.model_validate(complete["message"]),
+            mode=complete["mode"],
+            confidence=complete["confidence"],
+            confidence_score=complete["confidence_score"],
+            quotes=[QuotePublic.model_validate(quote) for quote in complete["quotes"]],
+            invalid_citations=complete["invalid_citations"],
         )
     )
 
@@ -281,6 +298,7 @@ async def _prepare(chat: ChatService, session_id: int, owner: str, body: AskRequ
         model=body.model,
         search_mode=body.search_mode,
         user_id=body.user_id,
+        mode=body.mode,
     )
 
 
@@ -480,6 +498,7 @@ class SocketClient:
             model=frame.model,
             search_mode=frame.search_mode,
             user_id=frame.user_id,
+            mode=frame.mode,
         )
         if frame.user_id is not None:  # asking ends typing
             await self._chat.typing.update(

@@ -1,4 +1,4 @@
-"""Answering a question: store it, retrieve, prompt, stream the model, store the answer.
+"""Answering a question: store it, retrieve, quote, stream the model, store the answer.
 
 ``prepare`` checks everything that can be checked before anything is stored (the session, the
 model, the documents to search), so a refused question leaves no trace. ``run`` then yields the
@@ -12,20 +12,25 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from core import tasks
-from core.chat import prompt, store
+from core.chat import modes, prompt, store
+from core.chat.compose import AnswerComposer, confidence_of
 from core.chat.models import ChatMessagePublic, MessageRole, Source
+from core.chat.modes import AnswerMode
 from core.chat.protocol import (
     AnswerEvent,
     ChunkEvent,
     CompleteEvent,
     MessageEvent,
+    QuotePublic,
     SearchMode,
     StatusEvent,
 )
+from core.chat.quotes import Quote, best_quotes
 from core.chat.retrieval import retrieve
 from core.errors import InvalidInputError, NotFoundError
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.runtime import Resources
+from core.vectorstore import SearchHit
 
 
 class ChatSessionNotFoundError(NotFoundError):
@@ -47,6 +52,7 @@ class Question:
     use_documents: bool
     document_ids: list[str] | None  # None: all of the owner's documents
     user_id: str | None
+    mode: AnswerMode = "auto"
 
 
 class AnswerService:
@@ -73,8 +79,16 @@ class AnswerService:
         model: str | None = None,
         search_mode: SearchMode = "all",
         user_id: str | None = None,
+        mode: AnswerMode = "auto",
     ) -> Question:
         await self.require_session(session_id, owner=owner)
+        if mode == "extractive" and search_mode == "none":
+            raise InvalidInputError(
+                "An extractive answer quotes the documents; with search_mode 'none' there is "
+                "nothing to quote. Ask with mode 'auto' or 'generative', or search documents.",
+                error_code="extractive_needs_documents",
+                details={"mode": mode, "search_mode": search_mode},
+            )
         limit = self._settings.chat_max_question_chars
         if len(question) > limit:
             raise InvalidInputError(
@@ -100,6 +114,7 @@ class AnswerService:
             use_documents=search_mode != "none",
             document_ids=document_ids,
             user_id=user_id,
+            mode=mode,
         )
 
     async def run(self, question: Question) -> AsyncGenerator[AnswerEvent, None]:
@@ -121,7 +136,8 @@ class AnswerService:
         yield MessageEvent(session_id=session_id, message=asked_public)
 
         sources: list[Source] = []
-        turns: list[ChatTurn] | None
+        hits: list[SearchHit] = []
+        quotes: list[Quote] = []
         if question.use_documents:
             yield StatusEvent(session_id=session_id, reply_to=reply_to, status="retrieving")
             hits = await retrieve(
@@ -133,25 +149,40 @@ class AnswerService:
                 min_score=self._settings.retrieval_min_score,
             )
             sources = [prompt.source_of(hit) for hit in hits]
-            turns = prompt.documents_turns(question.text, hits, history) if hits else None
-        else:
-            turns = prompt.plain_turns(question.text, history)
-
+            if hits:
+                quotes = await asyncio.to_thread(
+                    best_quotes, question.text, hits, self._resources.embedder().embed
+                )
+        plan = modes.plan(
+            question.mode,
+            question.model,
+            use_documents=question.use_documents,
+            found=bool(quotes),  # nothing relevant: say so rather than let the model guess
+            confident=confidence_of(quotes, searched=True)[0] == "high",
+        )
+        composer = AnswerComposer(
+            question=question.text,
+            plan=plan,
+            hits=hits,
+            quotes=quotes,
+            history=history,
+            generate=lambda turns, max_tokens: self._generate(
+                question.model, turns, max_tokens=max_tokens
+            ),
+            max_tokens=self._settings.llm_max_tokens,
+        )
         model_name: str | None = None
-        if turns is None:
-            # Nothing relevant was found: say so rather than let the model guess.
-            content = prompt.NO_RELEVANT_SOURCES
-            yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=content)
-        else:
+        if plan.calls_model:
             model_name = question.model.name
             yield StatusEvent(
                 session_id=session_id, reply_to=reply_to, status="generating", model=model_name
             )
-            pieces: list[str] = []
-            async for piece in self._generate(question.model, turns):
-                pieces.append(piece)
-                yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=piece)
-            content = "".join(pieces).strip()
+        pieces: list[str] = []
+        async for piece in composer.pieces():
+            pieces.append(piece)
+            yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=piece)
+        content = "".join(pieces).strip()
+        outcome = composer.outcome
 
         answer = await asyncio.to_thread(
             store.add_message,
@@ -171,12 +202,28 @@ class AnswerService:
             sources=sources,
             model=model_name,
             message=answer_public,
+            mode=question.mode,
+            confidence=outcome.confidence,
+            confidence_score=outcome.confidence_score,
+            quotes=[
+                QuotePublic(
+                    text=quote.text,
+                    source=quote.source,
+                    filename=quote.filename,
+                    page=quote.page,
+                    score=quote.score,
+                )
+                for quote in outcome.quotes
+            ],
+            invalid_citations=sorted(set(outcome.report.invalid_citations)),
         )
 
-    async def _generate(self, model: ChatModel, turns: list[ChatTurn]) -> AsyncIterator[str]:
+    async def _generate(
+        self, model: ChatModel, turns: list[ChatTurn], *, max_tokens: int
+    ) -> AsyncGenerator[str, None]:
         """The model's pieces; a model silent for longer than the token timeout fails."""
         timeout = self._settings.llm_token_timeout_seconds
-        pieces = model.stream(turns, max_tokens=self._settings.llm_max_tokens)
+        pieces = model.stream(turns, max_tokens=max_tokens)
         try:
             while True:
                 try:

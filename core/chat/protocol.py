@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from core.chat.models import ChatMessagePublic, Source
+from core.chat.modes import AnswerMode, Confidence
 from core.errors import InvalidInputError
 
 # Its longest length is a setting (chat_max_question_chars), checked when the question is
@@ -48,6 +49,7 @@ class ChatFrame(_Frame):
     model: str | None = None
     search_mode: SearchMode = "all"
     user_id: UserId | None = None
+    mode: AnswerMode = "auto"
 
 
 class WatchTasksFrame(_Frame):
@@ -172,6 +174,16 @@ class ChunkEvent(Event):
     content: str
 
 
+class QuotePublic(BaseModel):
+    """A sentence of a source, verbatim, that the answer leads with (``> … [n]`` in it)."""
+
+    text: str
+    source: int  # its marker [n]: sources[n - 1]
+    filename: str
+    page: int
+    score: float
+
+
 class CompleteEvent(Event):
     type: Literal["complete"] = "complete"
     session_id: int
@@ -181,6 +193,14 @@ class CompleteEvent(Event):
     sources: list[Source]
     model: str | None
     message: ChatMessagePublic
+    mode: AnswerMode = "auto"
+    # "high": a passage answers it well; "low": the closest passage is weak; "none": nothing
+    # relevant was found; None: no documents were searched (search_mode "none").
+    confidence: Confidence | None = None
+    confidence_score: float | None = None
+    quotes: list[QuotePublic] = Field(default_factory=list)
+    # Citation markers the model wrote that name no source: removed from the content.
+    invalid_citations: list[int] = Field(default_factory=list)
 
 
 class SessionDeletedEvent(Event):

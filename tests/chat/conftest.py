@@ -30,7 +30,7 @@ from core.embeddings import Embedder
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
 from core.llm.ollama import OllamaChatModel
-from tests.chat.fakes import BrokenModel, EndlessModel
+from tests.chat.fakes import BrokenModel, CitingModel, EndlessModel, LoopingModel
 from tests.helpers import stack_settings, upload, wait_for_status
 
 # Small enough for a 2-core machine, long enough to stream several pieces.
@@ -47,6 +47,8 @@ class LiveServer:
     document_id: str
     broken: BrokenModel
     endless: EndlessModel
+    looping: LoopingModel
+    citing: CitingModel
 
     @property
     def chat(self) -> ChatService:
@@ -107,6 +109,7 @@ async def live(
         typing_ttl_seconds=TYPING_TTL,
     )
     broken, endless = BrokenModel(), EndlessModel()
+    looping, citing = LoopingModel(), CitingModel()
     with socket.socket() as probe:  # a port nothing listens on: an Ollama that is down
         probe.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
@@ -115,6 +118,8 @@ async def live(
             LlamaCppChatModel(),
             broken,
             endless,
+            looping,
+            citing,
             OllamaChatModel(base_url=dead_url, model="mistral"),
         ],
         default_model="smollm2",
@@ -133,6 +138,8 @@ async def live(
                 document_id=response.json()["document_id"],
                 broken=broken,
                 endless=endless,
+                looping=looping,
+                citing=citing,
             )
 
 
