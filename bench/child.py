@@ -1,6 +1,6 @@
 """One benchmark in its own process, so its peak memory and model load are its own.
 
-python -m bench.child {a,b,c,live} --corpus DIR --workdir DIR --logs DIR --out FILE
+python -m bench.child {a,b,c,live,answers} --corpus DIR --workdir DIR --logs DIR --out FILE
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ def run(name: str, corpus: Path, workdir: Path, logs: Path, *, quick: bool) -> d
         from bench.langchain_baseline import run_langchain
 
         result = run_langchain(files, workdir, questions=questions)
+    elif name == "answers":
+        from bench.answers import run_answers
+
+        result = run_answers(files, workdir, questions=questions)
     elif name == "live":
         from bench.live import run_live
 
@@ -44,7 +48,7 @@ def run(name: str, corpus: Path, workdir: Path, logs: Path, *, quick: bool) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
-    parser.add_argument("name", choices=["a", "b", "c", "live"])
+    parser.add_argument("name", choices=["a", "b", "c", "live", "answers"])
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--logs", type=Path, required=True)

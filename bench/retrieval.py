@@ -29,6 +29,8 @@ class Question:
     id: str
     question: str
     answers: tuple[Answer, ...]
+    # Strings from the answer page's text; an answer holding any of them holds the fact.
+    key_facts: tuple[str, ...] = ()
 
     def answered_by(self, file: str, page: int) -> bool:
         return any(a.file == file and page in a.pages for a in self.answers)
@@ -47,6 +49,7 @@ def load_questions(path: Path = QUESTIONS) -> list[Question]:
                 Answer(file=a["file"], pages=frozenset(int(p) for p in a["pages"]))
                 for a in item["answers"]
             ),
+            key_facts=tuple(item.get("key_facts", ())),
         )
         for item in raw["questions"]
     ]

@@ -8,7 +8,7 @@ events every client of the session sees, and raises an ``AppError`` if the answe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from core import tasks

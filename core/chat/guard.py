@@ -27,12 +27,24 @@ STOP_SEQUENCES = (
     "\nuser:",
     "\n\n\n",
 )
-# A sentence (or line) ends at . ! ? : ; or a line break followed by more text.
-_UNIT_END = re.compile(r"((?<=[.!?:;])\s+|\n+)")
+# A sentence (or line) ends at . ! ? ; or a line break. Not at a colon: "The answer is:"
+# repeated on one line, or "1: 1, 2: 2, …", is then one unit whose loop shows within it.
+_UNIT_END = re.compile(r"((?<=[.!?;])\s+|\n+)")
+# Text without an end this long is judged as it is, rather than held back without limit.
+MAX_UNIT_CHARS = 400
+# Words small models put before an answer that carry nothing: removed from a sentence's start.
+_FILLER_LEAD = re.compile(
+    r"^(?:(?:the\s+)?answer(?:\s+is)?|according\s+to\s+(?:the\s+)?"
+    r"(?:sources?|documents?|passages?)(?:\s*\[\d+\])?)\s*[:,]\s*",
+    re.IGNORECASE,
+)
 _MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 NGRAM = 3
 NGRAM_LOOP_SHARE = 0.5  # a sentence half made of word triples already written is a loop
+# A sentence of at least this many words, nearly all numbers, is counting, not answering.
+COUNTING_WORDS = 8
+COUNTING_SHARE = 0.8
 GROUNDED_SHARE = 0.6  # of a generated sentence's content words, at least this many in a source
 
 
@@ -94,7 +106,7 @@ class AnswerFilter:
         # Units with the separator that followed each, so line breaks survive the filter.
         pieces = _UNIT_END.split(self._pending)
         units = list(zip(pieces[::2], [*pieces[1::2], ""], strict=True))
-        if not final:  # the last unit may still be growing
+        if not final and len(units[-1][0]) <= MAX_UNIT_CHARS:  # the last may still grow
             last, _ = units.pop()
             self._pending = last
         else:
@@ -109,6 +121,7 @@ class AnswerFilter:
         return "".join(shown)
 
     def _accept(self, unit: str) -> str | None:
+        unit = _FILLER_LEAD.sub("", unit)
         if not unit:
             return None
         unit = self._fix_markers(unit)
@@ -120,6 +133,9 @@ class AnswerFilter:
         if key in self._seen_units:
             self.report.stopped = "repetition"
             return None
+        if self._grounding is not None and not self._grounded(unit):
+            self.report.dropped_sentences += 1
+            return None
         tokens = key.split()
         grams = [tuple(tokens[i : i + NGRAM]) for i in range(len(tokens) - NGRAM + 1)]
         repeated = sum(1 for gram in grams if gram in self._ngrams)
@@ -127,8 +143,9 @@ class AnswerFilter:
         if grams and (repeated + within) / len(grams) >= NGRAM_LOOP_SHARE:
             self.report.stopped = "repetition"
             return None
-        if self._grounding is not None and not self._grounded(unit):
-            self.report.dropped_sentences += 1
+        numbers = sum(1 for token in tokens if _NUMBER.fullmatch(token))
+        if len(tokens) >= COUNTING_WORDS and numbers / len(tokens) >= COUNTING_SHARE:
+            self.report.stopped = "repetition"
             return None
         if self._max_chars is not None and self._shown + len(unit) > self._max_chars:
             self.report.stopped = "length"

@@ -25,14 +25,16 @@ WORDS_WEIGHT = 0.45
 SECOND_QUOTE_RATIO = 0.85
 MAX_QUOTES = 2
 MIN_SENTENCE_CHARS = 12
+WRAPPED_LINE_CHARS = 70  # prose lines run the page's width; table rows and headings less
 MAX_QUOTE_CHARS = 400  # a sentence longer than this is cut at a word, with an ellipsis
 # Below this best score the passage is shown but the answer says it may not be the answer.
 HIGH_CONFIDENCE = 0.5
 
 Embed = Callable[[Sequence[str]], list[list[float]]]
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[\w][\w.\-/:]*[\w]|\w", re.UNICODE)
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-ZÄÖÜ0-9])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-ZÄÖÜ0-9])")
 _STOPWORDS = frozenset(
     """
     a an and are as at be by can do does did for from has have how i in is it its of on or
@@ -43,6 +45,11 @@ _STOPWORDS = frozenset(
     welche welcher welches man von zu zur zum im in den dem des mit auf für über bei als
     es sich nicht noch auch dass heißt nennt muss
     """.split()
+)
+
+
+_ABBREVIATIONS = frozenset(
+    "prof. dr. nr. bzw. vgl. ca. bspw. usw. etc. e.g. i.e. vs. fig. no. sec. bem. abb. bsp.".split()
 )
 
 
@@ -71,20 +78,28 @@ class Candidate:
 def sentences(text: str) -> list[str]:
     """The sentences of a chunk: prose lines joined back together, table rows kept apart."""
     blocks: list[str] = []
+    previous = ""  # the last line as the PDF had it, to tell wrapped prose by its length
     for raw in text.splitlines():
         line = " ".join(raw.split())
         if not line:
             continue
-        # A line that does not end a sentence and is followed by one that starts in lower
-        # case is prose wrapped by the PDF's layout: join it; anything else (a heading, a
-        # table row, a list item) stays a unit of its own.
-        if blocks and not _ends_sentence(blocks[-1]) and line[:1].islower():
+        # A line that does not end a sentence, followed by one in lower case or coming after
+        # a full-width line, is prose wrapped by the page's layout: join it. Anything else (a
+        # heading, a table row, a list item: short lines) stays a unit of its own.
+        wrapped = line[:1].islower() or len(previous) >= WRAPPED_LINE_CHARS
+        if blocks and not _ends_sentence(blocks[-1]) and wrapped:
             blocks[-1] = f"{blocks[-1]} {line}"
         else:
             blocks.append(line)
+        previous = line
     found: list[str] = []
     for block in blocks:
-        found.extend(part.strip() for part in _SENTENCE_END.split(block) if part.strip())
+        parts = [part.strip() for part in _SENTENCE_END.split(block) if part.strip()]
+        for index, part in enumerate(parts):
+            if index and _abbreviated(parts[index - 1]):
+                found[-1] = f"{found[-1]} {part}"  # "Prof. Dr. Herrlich", "z. B. [0; 1)"
+            else:
+                found.append(part)
     return [s for s in found if len(s) >= MIN_SENTENCE_CHARS and _has_letters(s)]
 
 
@@ -93,13 +108,34 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
     found: list[Candidate] = []
     for number, hit in enumerate(hits, start=1):
         # A chunk with no sentence of its own (a formula, a run of numbers) is one unit.
-        for sentence in sentences(hit.text) or _whole(hit.text):
+        for sentence in with_headers(sentences(hit.text) or _whole(hit.text)):
             key = sentence.casefold()
             if key in seen:  # overlapping chunks repeat sentences; keep the first source's
                 continue
             seen.add(key)
             found.append(Candidate(text=sentence, source=number, hit=hit))
     return found
+
+
+def with_headers(units: Sequence[str]) -> list[str]:
+    """Table rows led by their header row: "Country … Area (km2) … … Finland 5.5 338,424 …".
+
+    A row alone ("Finland 5.5 338,424") does not say which number is the area, and a question
+    naming the column ("area", "km2") should find the row, not only the header.
+    """
+    out: list[str] = []
+    header: str | None = None
+    for unit in units:
+        numbers = sum(1 for word in unit.split() if _NUMBER.fullmatch(word.strip(",;()")))
+        if numbers >= 2 and header is not None:
+            out.append(f"{header} … {unit}")
+            continue
+        out.append(unit)
+        if numbers == 0 and len(unit.split()) >= 3 and not _ends_sentence(unit):
+            header = unit
+        elif _ends_sentence(unit):
+            header = None  # prose: no table here
+    return out
 
 
 def words(text: str) -> list[str]:
@@ -119,7 +155,7 @@ def keyword_overlap(question: str, sentence: str) -> float:
     A word matches exactly, or by a shared start of at least 5 letters, so inflected forms
     count ("hausdorffsch" for "Hausdorff", "populations" for "population").
     """
-    asked = {w for w in words(question) if w not in _STOPWORDS}
+    asked = {w for w in words(question) if w not in _STOPWORDS and len(w) > 1}
     if not asked:
         return 0.0
     present = set(words(sentence))
@@ -174,6 +210,12 @@ def _matches(word: str, present: set[str]) -> bool:
         return False
     stem = word[:5]
     return any(len(other) >= 5 and other[:5] == stem for other in present)
+
+
+def _abbreviated(text: str) -> bool:
+    """Whether ``text`` ends with an abbreviation's dot rather than a sentence's."""
+    last = text.rsplit(" ", 1)[-1].casefold()
+    return len(last) <= 2 or last in _ABBREVIATIONS
 
 
 def _whole(text: str) -> list[str]:
