@@ -26,6 +26,7 @@ from core.chat import store
 from core.chat.answers import AnswerService
 from core.chat.protocol import ChunkEvent, CompleteEvent
 from core.chunking import TokenChunker
+from core.errors import AppError
 from core.llm import ChatModel, ModelRegistry
 from core.offload import EmbedderConfig
 from core.runtime import open_resources
@@ -124,11 +125,14 @@ async def _ask(
     )
     first_chunk_s: float | None = None
     complete: CompleteEvent | None = None
-    async for event in service.run(prepared):
-        if isinstance(event, ChunkEvent) and first_chunk_s is None:
-            first_chunk_s = time.perf_counter() - started
-        elif isinstance(event, CompleteEvent):
-            complete = event
+    try:
+        async for event in service.run(prepared):
+            if isinstance(event, ChunkEvent) and first_chunk_s is None:
+                first_chunk_s = time.perf_counter() - started
+            elif isinstance(event, CompleteEvent):
+                complete = event
+    except AppError as exc:  # e.g. a model stalled past the token timeout: a failed answer
+        return _failed(question, exc, first_chunk_s, time.perf_counter() - started)
     complete_s = time.perf_counter() - started
     assert complete is not None
     pages = [(source.filename, source.page) for source in complete.sources]
@@ -146,6 +150,24 @@ async def _ask(
         "complete_s": complete_s,
         "confidence": getattr(complete, "confidence", None),
         "model_called": complete.model is not None,
+    }
+
+
+def _failed(
+    question: Question, exc: AppError, first_chunk_s: float | None, complete_s: float
+) -> dict[str, Any]:
+    return {
+        "id": question.id,
+        "content": "",
+        "error": exc.error_code,
+        "key_fact": False,
+        "cites_right_page": False,
+        "sources_hold_page": False,
+        "repeated_line": False,
+        "first_chunk_s": first_chunk_s,
+        "complete_s": complete_s,
+        "confidence": None,
+        "model_called": True,
     }
 
 
@@ -172,6 +194,7 @@ def _summary(
         "confidence": dict(Counter(str(a["confidence"]) for a in answers)),
         "model_load_s": cold_s,
         "missed_key_fact": [a["id"] for a in answers if not a["key_fact"]],
+        "failed": [a["id"] for a in answers if a.get("error")],
         "details": answers,
     }
 

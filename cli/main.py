@@ -277,13 +277,13 @@ def _task_table(task: dict[str, Any]) -> Table:
 # --- docchat ask ---------------------------------------------------------------------------
 
 
-
 class AnswerModeOption(StrEnum):
     """The API's answer modes (``mode`` of ``POST /chat/{id}/ask``)."""
 
     auto = "auto"
     extractive = "extractive"
     generative = "generative"
+
 
 @app.command()
 def ask(
