@@ -118,7 +118,8 @@ async def _ask(
 ) -> dict[str, Any]:
     session = await asyncio.to_thread(store.create_session, engine, owner=OWNER, title=question.id)
     assert session.id is not None
-    extra = {} if mode == "default" else {"mode": mode}
+    # Any: before modes existed, prepare() took no "mode" (see MODES above).
+    extra: dict[str, Any] = {} if mode == "default" else {"mode": mode}
     started = time.perf_counter()
     prepared = await service.prepare(
         session_id=session.id, owner=OWNER, question=question.question, model=model, **extra
