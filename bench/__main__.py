@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "under the status load, 100 instead of 1,000 WebSocket clients",
     )
     parser.add_argument(
+        "--modes",
+        default="auto,extractive,generative",
+        help="answer modes the answers table asks in, comma-separated (default: %(default)s)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=RESULTS / "latest.json",
@@ -70,6 +75,7 @@ def run_child(name: str, args: argparse.Namespace, tmp: Path, logs: Path) -> dic
         sys.executable, "-m", "bench.child", name,
         "--corpus", str(args.corpus), "--workdir", str(workdir),
         "--logs", str(logs / name), "--out", str(out),
+        "--modes", args.modes,
     ] + (["--quick"] if args.quick else [])  # fmt: skip
     print(f"[bench] {NAMES[name]} ...", file=sys.stderr, flush=True)
     started = time.perf_counter()

@@ -57,13 +57,17 @@ def repeated_line(content: str) -> bool:
 
 
 def run_answers(
-    files: Sequence[Path], workdir: Path, *, questions: Sequence[Question]
+    files: Sequence[Path],
+    workdir: Path,
+    *,
+    questions: Sequence[Question],
+    modes: Sequence[str] = MODES,
 ) -> dict[str, Any]:
-    return asyncio.run(_run(files, workdir, questions))
+    return asyncio.run(_run(files, workdir, questions, modes))
 
 
 async def _run(
-    files: Sequence[Path], workdir: Path, questions: Sequence[Question]
+    files: Sequence[Path], workdir: Path, questions: Sequence[Question], wanted: Sequence[str]
 ) -> dict[str, Any]:
     settings = Settings(data_dir=workdir)
     embedder = EmbedderConfig.from_settings(settings).load()
@@ -85,7 +89,8 @@ async def _run(
     service = AnswerService(resources, models)
     engine = resources.engine
     # Before modes existed, prepare() took none: the bench then measures the one pipeline.
-    modes = MODES if "mode" in inspect.signature(service.prepare).parameters else ("default",)
+    has_modes = "mode" in inspect.signature(service.prepare).parameters
+    modes = [m for m in wanted if m in MODES] if has_modes else ["default"]
     runs: list[dict[str, Any]] = []
     try:
         for model in await _available(models):

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.chat.quotes import keyword_overlap, words
+from core.chat.quotes import content_words, matches, words
 
 # Where a small chat model starts writing the next turn or the prompt back.
 STOP_SEQUENCES = (
@@ -166,14 +166,19 @@ class AnswerFilter:
         return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"  +", " ", fixed)).strip()
 
     def _grounded(self, unit: str) -> bool:
-        """Every number of the sentence, and most of its words, are in one of the sources."""
+        """One source holds every number of the sentence and most of its other words."""
         assert self._grounding is not None
         text = _MARKERS.sub("", unit)
         numbers = _NUMBER.findall(text)
+        content = [w for w in content_words(text) if not _NUMBER.fullmatch(w)]
+        if not content:  # a bare number or symbol says nothing the quotes did not
+            return False
         for source in self._grounding:
             if any(number not in source for number in numbers):
                 continue
-            if keyword_overlap(text, source) >= GROUNDED_SHARE:
+            present = set(words(source))
+            found = sum(1 for word in content if matches(word, present))
+            if found / len(content) >= GROUNDED_SHARE:
                 return True
         return False
 

@@ -26,6 +26,7 @@ SECOND_QUOTE_RATIO = 0.85
 MAX_QUOTES = 2
 MIN_SENTENCE_CHARS = 12
 WRAPPED_LINE_CHARS = 70  # prose lines run the page's width; table rows and headings less
+COLUMN_CELL_CHARS = 20
 MAX_QUOTE_CHARS = 400  # a sentence longer than this is cut at a word, with an ellipsis
 # Below this best score the passage is shown but the answer says it may not be the answer.
 HIGH_CONFIDENCE = 0.5
@@ -87,7 +88,17 @@ def sentences(text: str) -> list[str]:
         # a full-width line, is prose wrapped by the page's layout: join it. Anything else (a
         # heading, a table row, a list item: short lines) stays a unit of its own.
         wrapped = line[:1].islower() or len(previous) >= WRAPPED_LINE_CHARS
-        if blocks and not _ends_sentence(blocks[-1]) and wrapped:
+        # Runs of very short lines are a table set out column by column ("Capital", "Jakarta",
+        # "Berlin", …): one unit, so a column is quoted with its heading.
+        column = len(previous) < COLUMN_CELL_CHARS and len(line) < COLUMN_CELL_CHARS
+        if (
+            blocks
+            and column
+            and len(blocks[-1]) < MAX_QUOTE_CHARS
+            and not _ends_sentence(blocks[-1])
+        ):
+            blocks[-1] = f"{blocks[-1]} {line}"
+        elif blocks and not _ends_sentence(blocks[-1]) and wrapped:
             blocks[-1] = f"{blocks[-1]} {line}"
         else:
             blocks.append(line)
@@ -108,13 +119,21 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
     found: list[Candidate] = []
     for number, hit in enumerate(hits, start=1):
         # A chunk with no sentence of its own (a formula, a run of numbers) is one unit.
-        for sentence in with_headers(sentences(hit.text) or _whole(hit.text)):
+        for sentence in with_answers(with_headers(sentences(hit.text) or _whole(hit.text))):
             key = sentence.casefold()
             if key in seen:  # overlapping chunks repeat sentences; keep the first source's
                 continue
             seen.add(key)
             found.append(Candidate(text=sentence, source=number, hit=hit))
     return found
+
+
+def with_answers(units: Sequence[str]) -> list[str]:
+    """A sentence that asks a question is quoted with the sentence after it, which answers."""
+    return [
+        f"{unit} {units[index + 1]}" if unit.endswith("?") and index + 1 < len(units) else unit
+        for index, unit in enumerate(units)
+    ]
 
 
 def with_headers(units: Sequence[str]) -> list[str]:
@@ -142,6 +161,11 @@ def words(text: str) -> list[str]:
     return [w.casefold().strip(".-/:") for w in _WORD.findall(text)]
 
 
+def content_words(text: str) -> list[str]:
+    """The words of ``text`` that carry meaning: no stop words, no single letters."""
+    return list(dict.fromkeys(w for w in words(text) if w not in _STOPWORDS and len(w) > 1))
+
+
 def word_weight(word: str) -> float:
     """Numbers and identifiers say exactly what is asked; plain words less."""
     if any(ch.isdigit() for ch in word) or any(ch in word for ch in "_./:"):
@@ -155,12 +179,12 @@ def keyword_overlap(question: str, sentence: str) -> float:
     A word matches exactly, or by a shared start of at least 5 letters, so inflected forms
     count ("hausdorffsch" for "Hausdorff", "populations" for "population").
     """
-    asked = {w for w in words(question) if w not in _STOPWORDS and len(w) > 1}
+    asked = set(content_words(question))
     if not asked:
         return 0.0
     present = set(words(sentence))
     total = sum(word_weight(w) for w in asked)
-    found = sum(word_weight(w) for w in asked if _matches(w, present))
+    found = sum(word_weight(w) for w in asked if matches(w, present))
     return found / total
 
 
@@ -203,7 +227,8 @@ def best_quotes(question: str, hits: Sequence[SearchHit], embed: Embed) -> list[
     ]
 
 
-def _matches(word: str, present: set[str]) -> bool:
+def matches(word: str, present: set[str]) -> bool:
+    """``word`` is in ``present``, or an inflected form of it (numbers must match exactly)."""
     if word in present:
         return True
     if len(word) < 5 or word_weight(word) >= 3.0:  # numbers and identifiers match exactly

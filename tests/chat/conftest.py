@@ -129,7 +129,8 @@ async def live(
         async with httpx.AsyncClient(base_url=f"http://{address}", timeout=120) as http:
             response = await upload(http, corpus / DOCUMENT)
             assert response.status_code == 202, response.text
-            final, _ = await wait_for_status(http, response.json()["task_id"])
+            # Generous: on the shared 2-core machine other work can slow one ingestion a lot.
+            final, _ = await wait_for_status(http, response.json()["task_id"], timeout=600)
             assert final["status"] == "completed", final
             yield LiveServer(
                 app=app,

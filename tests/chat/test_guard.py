@@ -84,8 +84,7 @@ def test_with_grounding_a_sentence_absent_from_the_sources_is_dropped() -> None:
         checks,
     )
     assert shown == (
-        "The worker retries a failed activity three times [2]. "
-        "Finland's capital is Helsinki [1]. "
+        "The worker retries a failed activity three times [2]. Finland's capital is Helsinki [1]. "
     )
     assert checks.report.dropped_sentences == 2
     assert checks.report.stopped is None

@@ -6,7 +6,7 @@ real MiniLM embedder; no model is involved.
 
 from __future__ import annotations
 
-from core.chat.quotes import best_quotes, keyword_overlap, sentences
+from core.chat.quotes import best_quotes, keyword_overlap, sentences, with_answers
 from core.embeddings import Embedder
 from core.vectorstore import SearchHit
 
@@ -53,6 +53,20 @@ def test_prose_is_joined_across_wrapped_lines_and_table_rows_stay_apart() -> Non
     assert "Austria 8.9 83,879 Vienna German" in rows
 
 
+def test_a_table_set_out_column_by_column_is_quoted_by_column() -> None:
+    columns = "Continent\nAsia\nEurope\nCapital\nJakarta\nBerlin\nVienna\nParis\nVatican City"
+    assert sentences(columns) == [
+        "Continent Asia Europe Capital Jakarta Berlin Vienna Paris Vatican City"
+    ]
+
+
+def test_a_question_in_the_text_is_quoted_with_its_answer() -> None:
+    text = "Is there a difference between this text and nonsense? Kjift – not at all! A blind text."
+    assert with_answers(sentences(text))[0] == (
+        "Is there a difference between this text and nonsense? Kjift – not at all!"
+    )
+
+
 def test_numbers_and_identifiers_in_the_question_weigh_most() -> None:
     question = "Is 338,424 the area of Finland?"
     assert keyword_overlap(question, "The area of Finland: 338,424 km2") == 1.0
@@ -81,7 +95,9 @@ def test_an_identifier_is_quoted_verbatim_with_its_source_number(embedder: Embed
 
 
 def test_at_most_two_quotes_best_first(embedder: Embedder) -> None:
-    quotes = best_quotes("What is the capital and the population of Denmark?", hits(), embedder.embed)
+    quotes = best_quotes(
+        "What is the capital and the population of Denmark?", hits(), embedder.embed
+    )
     assert 1 <= len(quotes) <= 2
     assert quotes[0].text.endswith(" … Denmark 5.8 42,951 Copenhagen Danish")
     assert [q.score for q in quotes] == sorted((q.score for q in quotes), reverse=True)
