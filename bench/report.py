@@ -337,7 +337,8 @@ def _answers_table(console: Console, answers: dict[str, Any]) -> None:
     table = Table(
         title=f"Answers: {answers['questions']} questions with key facts (bench/questions.json)",
         caption="key fact: the answer holds one of the question's key_facts; cites page: one of "
-        "its [n] markers names a source on the answer page; sources hold page: retrieval found it",
+        "its \\[n] markers names a source on the answer page; sources hold page: retrieval "
+        "found it",
     )
     columns = (
         "model", "mode", "key fact", "cites page", "sources hold page", "repeated line",
