@@ -22,12 +22,13 @@ from bench.procstat import raise_open_files_limit
 from bench.report import print_report, ratios, targets, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("ingestion", "retrieval", "live")
+SECTIONS = ("ingestion", "retrieval", "live", "answers")
 NAMES = {
     "a": "(a) docchat API + Temporal, end to end",
     "b": "(b) docchat code in-process",
     "c": "(c) LangChain baseline",
     "live": "live paths",
+    "answers": "answers: key facts, citations, time to first chunk",
 }
 CHILD_TIMEOUT_S = 3 * 3600
 
@@ -35,7 +36,8 @@ CHILD_TIMEOUT_S = 3 * 3600
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Ingestion throughput, retrieval recall and live-path latency of docchat.",
+        description="Ingestion throughput, retrieval recall, live-path latency and answer quality "
+        "of docchat.",
     )
     parser.add_argument(
         "--corpus",
@@ -49,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="a fast pass: the corpus without its 117-page document, 5 instead of 20 documents "
         "under the status load, 100 instead of 1,000 WebSocket clients",
+    )
+    parser.add_argument(
+        "--modes",
+        default="auto,extractive,generative",
+        help="answer modes the answers table asks in, comma-separated (default: %(default)s)",
     )
     parser.add_argument(
         "--out",
@@ -68,6 +75,7 @@ def run_child(name: str, args: argparse.Namespace, tmp: Path, logs: Path) -> dic
         sys.executable, "-m", "bench.child", name,
         "--corpus", str(args.corpus), "--workdir", str(workdir),
         "--logs", str(logs / name), "--out", str(out),
+        "--modes", args.modes,
     ] + (["--quick"] if args.quick else [])  # fmt: skip
     print(f"[bench] {NAMES[name]} ...", file=sys.stderr, flush=True)
     started = time.perf_counter()
@@ -144,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             results["retrieval"] = by_pipeline
         if "live" in sections:
             results["live"] = run_child("live", args, Path(tmp), logs)
+        if "answers" in sections:
+            results["answers"] = run_child("answers", args, Path(tmp), logs)
     results["targets"] = targets(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))

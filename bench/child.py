@@ -1,6 +1,6 @@
 """One benchmark in its own process, so its peak memory and model load are its own.
 
-python -m bench.child {a,b,c,live} --corpus DIR --workdir DIR --logs DIR --out FILE
+python -m bench.child {a,b,c,live,answers} --corpus DIR --workdir DIR --logs DIR --out FILE
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from bench.procstat import own_peak_rss_mb, raise_open_files_limit
 from bench.retrieval import load_questions
 
 
-def run(name: str, corpus: Path, workdir: Path, logs: Path, *, quick: bool) -> dict[str, Any]:
+def run(
+    name: str, corpus: Path, workdir: Path, logs: Path, *, quick: bool, modes: str
+) -> dict[str, Any]:
     files = list_pdfs(corpus, quick=quick)
     questions = load_questions()
     if name == "a":
@@ -32,6 +34,10 @@ def run(name: str, corpus: Path, workdir: Path, logs: Path, *, quick: bool) -> d
         from bench.langchain_baseline import run_langchain
 
         result = run_langchain(files, workdir, questions=questions)
+    elif name == "answers":
+        from bench.answers import run_answers
+
+        result = run_answers(files, workdir, questions=questions, modes=modes.split(","))
     elif name == "live":
         from bench.live import run_live
 
@@ -44,16 +50,19 @@ def run(name: str, corpus: Path, workdir: Path, logs: Path, *, quick: bool) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
-    parser.add_argument("name", choices=["a", "b", "c", "live"])
+    parser.add_argument("name", choices=["a", "b", "c", "live", "answers"])
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--logs", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--modes", default="auto,extractive,generative")
     args = parser.parse_args()
     raise_open_files_limit()  # when run on its own; `python -m bench` has raised it already
     started = time.perf_counter()
-    result = run(args.name, args.corpus, args.workdir, args.logs, quick=args.quick)
+    result = run(
+        args.name, args.corpus, args.workdir, args.logs, quick=args.quick, modes=args.modes
+    )
     result["process_s"] = time.perf_counter() - started
     args.out.write_text(json.dumps(result, indent=2, default=str))
 

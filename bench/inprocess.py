@@ -59,7 +59,7 @@ def run_inprocess(
     started = time.perf_counter()
     store.ensure_collection()
     for path in files:
-        documents.append(_ingest(path, settings, chunker, embedder, store, stages))
+        documents.append(ingest_file(path, settings, chunker, embedder, store, stages))
     total_s = time.perf_counter() - started
 
     indexed = [d for d in documents if d["status"] == "completed"]
@@ -96,7 +96,7 @@ def _searcher(store: VectorStore, embedder: Embedder, mode: Retrieval) -> Search
     return search
 
 
-def _ingest(
+def ingest_file(
     path: Path,
     settings: Settings,
     chunker: TokenChunker,

@@ -37,6 +37,9 @@ STATUS_P99_TARGET_MS = 25.0
 SEARCH_P99_TARGET_MS = 100.0
 FANOUT_P99_TARGET_MS = 50.0
 FANOUT_TARGET_CLIENTS = 1000
+KEY_FACT_TARGET = 0.8
+CITES_PAGE_TARGET = 0.9
+FIRST_CHUNK_TARGET_S = 1.5
 
 
 def throughput(result: dict[str, Any]) -> dict[str, float | None]:
@@ -119,6 +122,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 else str(fan.get("status", "not run")),
             )
         )
+    found.extend(answer_targets(results.get("answers") or {}))
     return found
 
 
@@ -180,6 +184,48 @@ def retrieval_targets(by_pipeline: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def embedded_default(answers: dict[str, Any]) -> dict[str, Any] | None:
+    """The run a new user gets: the embedded model in the default mode."""
+    for run in answers.get("runs", []):
+        if run["backend"] == "llama_cpp" and run["mode"] in ("auto", "default"):
+            return dict(run)
+    return None
+
+
+def answer_targets(answers: dict[str, Any]) -> list[dict[str, Any]]:
+    run = embedded_default(answers)
+    if run is None:
+        return []
+    n = run["answers"]
+    return [
+        _target(
+            f"embedded default: ≥ {KEY_FACT_TARGET:.0%} of answers hold the key fact",
+            run["key_fact"],
+            lambda v: v >= KEY_FACT_TARGET,
+            f"{_num(run['key_fact'], 2)} of {n}",
+        ),
+        _target(
+            f"embedded default: ≥ {CITES_PAGE_TARGET:.0%} cite the right page",
+            run["cites_right_page"],
+            lambda v: v >= CITES_PAGE_TARGET,
+            f"{_num(run['cites_right_page'], 2)} of {n}",
+        ),
+        _target(
+            f"embedded default: first chunk < {FIRST_CHUNK_TARGET_S} s (p90)",
+            run["first_chunk_p90_s"],
+            lambda v: v < FIRST_CHUNK_TARGET_S,
+            f"p50 {_num(run['first_chunk_p50_s'], 2)} s, "
+            f"p90 {_num(run['first_chunk_p90_s'], 2)} s, max {_num(run['first_chunk_max_s'], 2)} s",
+        ),
+        _target(
+            "embedded default: no answer with a repeated line",
+            run["repeated_line"],
+            lambda v: v == 0,
+            f"{run['repeated_line']} of {n}",
+        ),
+    ]
+
+
 def _target(name: str, value: float | None, test: Any, shown: str) -> dict[str, Any]:
     verdict = "n/a" if value is None else "met" if test(value) else "not met"
     return {"target": name, "measured": shown, "value": value, "verdict": verdict}
@@ -207,8 +253,10 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         _retrieval_modes_table(console, (ingestion or results["retrieval"]).get("b") or {})
     if results.get("live"):
         _live_table(console, results["live"])
+    if results.get("answers"):
+        _answers_table(console, results["answers"])
     if results.get("targets"):
-        table = Table(title="Targets (issue 8)")
+        table = Table(title="Targets (issues 8 and 15)")
         for column in ("target", "measured", "verdict"):
             table.add_column(column)
         colour = {"met": "green", "not met": "red", "n/a": "yellow"}
@@ -374,4 +422,35 @@ def _live_table(console: Console, live: dict[str, Any]) -> None:
         )
     else:
         table.add_row("typing fan-out over WebSocket", "", "", str(fan.get("status")))
+    console.print(table)
+
+
+def _answers_table(console: Console, answers: dict[str, Any]) -> None:
+    if "error" in answers:
+        console.print(f"[red]answers: {answers['error']}")
+        return
+    table = Table(
+        title=f"Answers: {answers['questions']} questions with key facts (bench/questions.json)",
+        caption="key fact: the answer holds one of the question's key_facts; cites page: one of "
+        "its \\[n] markers names a source on the answer page; sources hold page: retrieval "
+        "found it",
+    )
+    columns = (
+        "model", "mode", "key fact", "cites page", "sources hold page", "repeated line",
+        "first chunk p50 / p90 s", "complete p50 / p90 s", "confidence",
+    )  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("model", "mode") else "right")
+    for run in answers.get("runs", []):
+        table.add_row(
+            run["model"],
+            run["mode"],
+            _num(run["key_fact"], 2),
+            _num(run["cites_right_page"], 2),
+            _num(run["sources_hold_page"], 2),
+            str(run["repeated_line"]),
+            f"{_num(run['first_chunk_p50_s'], 2)} / {_num(run['first_chunk_p90_s'], 2)}",
+            f"{_num(run['complete_p50_s'], 2)} / {_num(run['complete_p90_s'], 2)}",
+            ", ".join(f"{k} {v}" for k, v in sorted(run["confidence"].items())),
+        )
     console.print(table)

@@ -41,6 +41,8 @@ class Question:
     language: str = "en"
     # "keyword": the answer turns on an exact identifier, option, number or message.
     kind: str = "general"
+    # Strings from the answer page's text; an answer holding any of them holds the fact.
+    key_facts: tuple[str, ...] = ()
 
     def answered_by(self, file: str, page: int) -> bool:
         return any(a.file == file and page in a.pages for a in self.answers)
@@ -65,6 +67,7 @@ def load_questions(path: Path = QUESTIONS) -> list[Question]:
                 answers=answers,
                 language=language,
                 kind=item.get("kind", "general"),
+                key_facts=tuple(item.get("key_facts", ())),
             )
         )
     return questions

@@ -10,6 +10,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -280,6 +281,14 @@ def _task_table(task: dict[str, Any]) -> Table:
 # --- docchat ask ---------------------------------------------------------------------------
 
 
+class AnswerModeOption(StrEnum):
+    """The API's answer modes (``mode`` of ``POST /chat/{id}/ask``)."""
+
+    auto = "auto"
+    extractive = "extractive"
+    generative = "generative"
+
+
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="What to ask.")],
@@ -290,6 +299,14 @@ def ask(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="A model from GET /chat/models.")
     ] = None,
+    mode: Annotated[
+        AnswerModeOption,
+        typer.Option(
+            "--mode",
+            help="extractive: quotes only; generative: the model writes; auto: quotes first "
+            "on the embedded model, the model's answer with a strong one.",
+        ),
+    ] = AnswerModeOption.auto,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
 ) -> None:
@@ -301,7 +318,7 @@ def ask(
             created = await api.post("/chat/sessions", {"title": question[:200]})
             session_id = created["id"]
         err.print(f"[dim]session {session_id} (continue with --session {session_id})[/]")
-        body: dict[str, Any] = {"question": question}
+        body: dict[str, Any] = {"question": question, "mode": mode.value}
         if model:
             body["model"] = model
         async with api.stream("POST", f"/chat/{session_id}/ask/stream", body) as events:
@@ -326,6 +343,10 @@ def ask(
 
 def _print_sources(complete: dict[str, Any]) -> None:
     sys.stdout.write("\n")
+    confidence = complete.get("confidence")
+    if confidence == "low":
+        score = complete.get("confidence_score")
+        err.print(f"[yellow]low confidence[/] [dim](best passage scores {score:.2f})[/]")
     if not complete["sources"]:
         err.print(f"[dim]({complete['model'] or 'no model'}; no sources)[/]")
         return

@@ -38,6 +38,7 @@ from core.chat.limits import (
     TooManyConnectionsError,
 )
 from core.chat.models import ChatMessagePublic, ChatSessionPublic, TypingPublic
+from core.chat.modes import AnswerMode, Confidence
 from core.chat.protocol import (
     ChatFrame,
     ConnectedEvent,
@@ -45,6 +46,7 @@ from core.chat.protocol import (
     PingFrame,
     PongEvent,
     QuestionText,
+    QuotePublic,
     SearchMode,
     SessionDeletedEvent,
     TypingFrame,
@@ -81,11 +83,21 @@ class AskRequest(BaseModel):
     user_id: UserId | None = None
     # hybrid, dense or keyword; None: the retrieval_mode setting (hybrid unless changed).
     retrieval: Retrieval | None = None
+    mode: AnswerMode = Field(
+        default="auto",
+        description="extractive: quotes only; generative: the model writes; auto: the best "
+        "of both for the model (quotes first on the embedded model)",
+    )
 
 
 class AskResult(BaseModel):
     question: ChatMessagePublic
     answer: ChatMessagePublic
+    mode: AnswerMode = "auto"
+    confidence: Confidence | None = None
+    confidence_score: float | None = None
+    quotes: list[QuotePublic] = Field(default_factory=list)
+    invalid_citations: list[int] = Field(default_factory=list)
 
 
 class ModelInfo(BaseModel):
@@ -265,6 +277,11 @@ async def ask(
         AskResult(
             question=ChatMessagePublic.model_validate(asked),
             answer=ChatMessagePublic.model_validate(complete["message"]),
+            mode=complete["mode"],
+            confidence=complete["confidence"],
+            confidence_score=complete["confidence_score"],
+            quotes=[QuotePublic.model_validate(quote) for quote in complete["quotes"]],
+            invalid_citations=complete["invalid_citations"],
         ),
         **fallback,
     )
@@ -311,6 +328,7 @@ async def _prepare(chat: ChatService, session_id: int, owner: str, body: AskRequ
         search_mode=body.search_mode,
         user_id=body.user_id,
         retrieval=body.retrieval,
+        mode=body.mode,
     )
 
 
@@ -516,6 +534,7 @@ class SocketClient:
             search_mode=frame.search_mode,
             user_id=frame.user_id,
             retrieval=frame.retrieval,
+            mode=frame.mode,
         )
         if frame.user_id is not None:  # asking ends typing
             await self._chat.typing.update(

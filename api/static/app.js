@@ -706,7 +706,7 @@ function article(role, who) {
   const header = document.createElement("p");
   header.className = "message-who";
   header.textContent = who;
-  const body = document.createElement("p");
+  const body = document.createElement("div"); // an answer's quotes are blockquotes in it
   body.className = "message-body";
   const status = document.createElement("p");
   status.className = "message-status";
@@ -724,7 +724,7 @@ function addMessage(message) {
     view.body.textContent = message.content;
   } else {
     const view = article("assistant", "docchat" + (message.model ? ` (${message.model})` : ""));
-    view.body.textContent = message.content;
+    renderAnswer(view.body, message.content, message.sources);
     addSources(view.node, message.sources);
   }
 }
@@ -744,11 +744,40 @@ function finishDraft(replyTo, message) {
   chat.drafts.delete(replyTo);
   chat.shown.add(message.id);
   draft.header.textContent = "docchat" + (message.model ? ` (${message.model})` : "");
-  draft.body.textContent = message.content;
+  renderAnswer(draft.body, message.content, message.sources);
   draft.status.remove();
   addSources(draft.node, message.sources);
   draft.node.removeAttribute("aria-busy");
   scrollMessages();
+}
+
+// An answer's paragraphs: "> quote [n]" ones (the document's own words) become blockquotes
+// with a button that opens source n; the rest stays text. Text nodes only, never markup.
+function renderAnswer(body, content, sources) {
+  body.replaceChildren();
+  content.split(/\n{2,}/).forEach((part) => {
+    const quoted = /^> ?([\s\S]*?)(?:\s*\[(\d+)\])?\s*$/.exec(part);
+    if (!part.startsWith(">") || !quoted) {
+      const text = document.createElement("p");
+      text.textContent = part;
+      body.append(text);
+      return;
+    }
+    const quote = document.createElement("blockquote");
+    quote.className = "quote";
+    quote.append(quoted[1]);
+    const number = Number(quoted[2]);
+    const source = sources && sources[number - 1];
+    if (source) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "source";
+      button.textContent = `[${number}] ${source.filename}, page ${source.page}`;
+      button.addEventListener("click", () => openSource(source, number));
+      quote.append(" ", button);
+    }
+    body.append(quote);
+  });
 }
 
 function failDraft(replyTo, error) {

@@ -1,4 +1,4 @@
-"""Answering a question: store it, retrieve, prompt, stream the model, store the answer.
+"""Answering a question: store it, retrieve, quote, stream the model, store the answer.
 
 ``prepare`` checks everything that can be checked before anything is stored (the session, the
 model, the documents to search), so a refused question leaves no trace. ``run`` then yields the
@@ -8,28 +8,33 @@ events every client of the session sees, and raises an ``AppError`` if the answe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from core import tasks
-from core.chat import prompt, store
+from core.chat import modes, prompt, store
+from core.chat.compose import AnswerComposer, confidence_of
 from core.chat.models import ChatMessagePublic, MessageRole, ModelFallback, Source
+from core.chat.modes import AnswerMode
 from core.chat.protocol import (
     AnswerEvent,
     ChunkEvent,
     CompleteEvent,
     MessageEvent,
     ModelFallbackEvent,
+    QuotePublic,
     SearchMode,
     StatusEvent,
 )
+from core.chat.quotes import Quote, best_quotes
 from core.chat.retrieval import retrieve
 from core.errors import InvalidInputError, NotFoundError
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.llm.errors import UnknownModelError
 from core.runtime import Resources
 from core.search import Retrieval
+from core.vectorstore import SearchHit
 
 
 class ChatSessionNotFoundError(NotFoundError):
@@ -53,6 +58,7 @@ class Question:
     user_id: str | None
     fallback: ModelFallback | None = None  # the model asked for was not the one that answers
     retrieval: Retrieval | None = None  # None: the retrieval_mode setting
+    mode: AnswerMode = "auto"
 
 
 class AnswerService:
@@ -80,8 +86,16 @@ class AnswerService:
         search_mode: SearchMode = "all",
         user_id: str | None = None,
         retrieval: Retrieval | None = None,
+        mode: AnswerMode = "auto",
     ) -> Question:
         await self.require_session(session_id, owner=owner)
+        if mode == "extractive" and search_mode == "none":
+            raise InvalidInputError(
+                "An extractive answer quotes the documents; with search_mode 'none' there is "
+                "nothing to quote. Ask with mode 'auto' or 'generative', or search documents.",
+                error_code="extractive_needs_documents",
+                details={"mode": mode, "search_mode": search_mode},
+            )
         limit = self._settings.chat_max_question_chars
         if len(question) > limit:
             raise InvalidInputError(
@@ -104,6 +118,7 @@ class AnswerService:
             user_id=user_id,
             fallback=fallback,
             retrieval=retrieval,
+            mode=mode,
         )
 
     async def _choose_model(self, name: str | None) -> tuple[ChatModel, ModelFallback | None]:
@@ -165,7 +180,8 @@ class AnswerService:
             yield ModelFallbackEvent(session_id=session_id, reply_to=reply_to, **dict(fallback))
 
         sources: list[Source] = []
-        turns: list[ChatTurn] | None
+        hits: list[SearchHit] = []
+        quotes: list[Quote] = []
         if question.use_documents:
             yield StatusEvent(session_id=session_id, reply_to=reply_to, status="retrieving")
             hits = await retrieve(
@@ -180,37 +196,48 @@ class AnswerService:
                 context_chars=prompt.SOURCE_CHARS,
             )
             sources = [prompt.source_of(hit) for hit in hits]
-            turns = prompt.documents_turns(question.text, hits, history) if hits else None
-        else:
-            turns = prompt.plain_turns(question.text, history)
-
+            if hits:
+                quotes = await asyncio.to_thread(
+                    best_quotes, question.text, hits, self._resources.embedder().embed
+                )
+        plan = modes.plan(
+            question.mode,
+            question.model,
+            use_documents=question.use_documents,
+            found=bool(quotes),  # nothing relevant: say so rather than let the model guess
+            confident=confidence_of(quotes, searched=True)[0] == "high",
+        )
+        failed_over: list[ModelFallback] = []  # the asked model failed before its first piece
+        composer = AnswerComposer(
+            question=question.text,
+            plan=plan,
+            hits=hits,
+            quotes=quotes,
+            history=history,
+            generate=lambda turns, max_tokens: self._generate_or_fall_back(
+                question, turns, max_tokens=max_tokens, failed_over=failed_over
+            ),
+            max_tokens=self._settings.llm_max_tokens,
+        )
         model_name: str | None = None
-        if turns is None:
-            # Nothing relevant was found: say so rather than let the model guess.
-            content = prompt.NO_RELEVANT_SOURCES
-            yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=content)
-        else:
+        if plan.calls_model:
             model_name = question.model.name
             yield StatusEvent(
                 session_id=session_id, reply_to=reply_to, status="generating", model=model_name
             )
-            pieces: list[str] = []
-            async for piece in self._generate_or_fall_back(question, turns):
-                if isinstance(piece, ModelFallback):  # it failed before its first piece
-                    fallback, model_name = piece, piece.model
-                    yield ModelFallbackEvent(
-                        session_id=session_id, reply_to=reply_to, **dict(piece)
-                    )
-                    yield StatusEvent(
-                        session_id=session_id,
-                        reply_to=reply_to,
-                        status="generating",
-                        model=model_name,
-                    )
-                    continue
-                pieces.append(piece)
-                yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=piece)
-            content = "".join(pieces).strip()
+        pieces: list[str] = []
+        async for piece in composer.pieces():
+            if failed_over and fallback is not failed_over[-1]:
+                fallback = failed_over[-1]
+                model_name = fallback.model
+                yield ModelFallbackEvent(session_id=session_id, reply_to=reply_to, **dict(fallback))
+                yield StatusEvent(
+                    session_id=session_id, reply_to=reply_to, status="generating", model=model_name
+                )
+            pieces.append(piece)
+            yield ChunkEvent(session_id=session_id, reply_to=reply_to, content=piece)
+        content = "".join(pieces).strip()
+        outcome = composer.outcome
 
         answer = await asyncio.to_thread(
             store.add_message,
@@ -232,16 +259,36 @@ class AnswerService:
             model=model_name,
             message=answer_public,
             model_fallback=fallback,
+            mode=question.mode,
+            confidence=outcome.confidence,
+            confidence_score=outcome.confidence_score,
+            quotes=[
+                QuotePublic(
+                    text=quote.text,
+                    source=quote.source,
+                    filename=quote.filename,
+                    page=quote.page,
+                    score=quote.score,
+                )
+                for quote in outcome.quotes
+            ],
+            invalid_citations=sorted(set(outcome.report.invalid_citations)),
         )
 
     async def _generate_or_fall_back(
-        self, question: Question, turns: list[ChatTurn]
-    ) -> AsyncIterator[str | ModelFallback]:
+        self,
+        question: Question,
+        turns: list[ChatTurn],
+        *,
+        max_tokens: int,
+        failed_over: list[ModelFallback],
+    ) -> AsyncGenerator[str, None]:
         """The model's pieces; when a model asked for by name fails before its first piece
-        (and the setting allows), the ``ModelFallback`` that says so, then the default's."""
+        (and the setting allows), the default's, with the ``ModelFallback`` that says so put in
+        ``failed_over`` before the default's first piece."""
         started = False
         try:
-            async for piece in self._generate(question.model, turns):
+            async for piece in self._generate(question.model, turns, max_tokens=max_tokens):
                 started = True
                 yield piece
             return
@@ -255,19 +302,23 @@ class AnswerService:
             ):
                 raise
             failure = exc
-        yield ModelFallback(
-            requested_model=question.model.name,
-            model=default.name,
-            reason="failed",
-            detail=failure.message,
+        failed_over.append(
+            ModelFallback(
+                requested_model=question.model.name,
+                model=default.name,
+                reason="failed",
+                detail=failure.message,
+            )
         )
-        async for piece in self._generate(default, turns):
+        async for piece in self._generate(default, turns, max_tokens=max_tokens):
             yield piece
 
-    async def _generate(self, model: ChatModel, turns: list[ChatTurn]) -> AsyncIterator[str]:
+    async def _generate(
+        self, model: ChatModel, turns: list[ChatTurn], *, max_tokens: int
+    ) -> AsyncGenerator[str, None]:
         """The model's pieces; a model silent for longer than the token timeout fails."""
         timeout = self._settings.llm_token_timeout_seconds
-        pieces = model.stream(turns, max_tokens=self._settings.llm_max_tokens)
+        pieces = model.stream(turns, max_tokens=max_tokens)
         try:
             while True:
                 try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.chat.models import ChatMessage, MessageRole, Source
+from core.chat.quotes import Quote
 from core.llm import ChatTurn
 from core.vectorstore import SearchHit
 
@@ -76,3 +77,18 @@ def _history_turns(history: Sequence[ChatMessage]) -> list[ChatTurn]:
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+FRAMING_SYSTEM = (
+    "You are docchat. Answer the question in one short sentence, using only the numbered "
+    "passages the user gives you, and cite the passage you use, like [1]."
+)
+
+
+def framing_turns(question: str, quotes: Sequence[Quote]) -> list[ChatTurn]:
+    """The embedded model's prompt: only the quotes already shown, so it is short and fast."""
+    passages = "\n".join(f"[{quote.source}] {quote.text}" for quote in quotes)
+    return [
+        ChatTurn("system", FRAMING_SYSTEM),
+        ChatTurn("user", f"Passages:\n{passages}\n\nQuestion: {question}"),
+    ]

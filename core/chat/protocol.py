@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from core.chat.models import ChatMessagePublic, ModelFallback, Source
+from core.chat.modes import AnswerMode, Confidence
 from core.errors import InvalidInputError
 from core.search import Retrieval
 
@@ -51,6 +52,7 @@ class ChatFrame(_Frame):
     user_id: UserId | None = None
     # hybrid, dense or keyword; None: the retrieval_mode setting (hybrid unless changed).
     retrieval: Retrieval | None = None
+    mode: AnswerMode = "auto"
 
 
 class WatchTasksFrame(_Frame):
@@ -183,6 +185,16 @@ class ChunkEvent(Event):
     content: str
 
 
+class QuotePublic(BaseModel):
+    """A sentence of a source, verbatim, that the answer leads with (``> … [n]`` in it)."""
+
+    text: str
+    source: int  # its marker [n]: sources[n - 1]
+    filename: str
+    page: int
+    score: float
+
+
 class CompleteEvent(Event):
     type: Literal["complete"] = "complete"
     session_id: int
@@ -193,6 +205,14 @@ class CompleteEvent(Event):
     model: str | None
     message: ChatMessagePublic
     model_fallback: ModelFallback | None = None
+    mode: AnswerMode = "auto"
+    # "high": a passage answers it well; "low": the closest passage is weak; "none": nothing
+    # relevant was found; None: no documents were searched (search_mode "none").
+    confidence: Confidence | None = None
+    confidence_score: float | None = None
+    quotes: list[QuotePublic] = Field(default_factory=list)
+    # Citation markers the model wrote that name no source: removed from the content.
+    invalid_citations: list[int] = Field(default_factory=list)
 
 
 class SessionDeletedEvent(Event):

@@ -30,7 +30,14 @@ from core.embeddings import Embedder
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
 from core.llm.ollama import OllamaChatModel
-from tests.chat.fakes import BrokenModel, EndlessModel, FailingModel, SlowModel
+from tests.chat.fakes import (
+    BrokenModel,
+    CitingModel,
+    EndlessModel,
+    FailingModel,
+    LoopingModel,
+    SlowModel,
+)
 from tests.helpers import stack_settings, upload, wait_for_status
 
 # Small enough for a 2-core machine, long enough to stream several pieces.
@@ -48,6 +55,8 @@ class LiveServer:
     broken: BrokenModel
     endless: EndlessModel
     slow: SlowModel
+    looping: LoopingModel
+    citing: CitingModel
 
     @property
     def chat(self) -> ChatService:
@@ -123,6 +132,7 @@ async def live(
         ask_max_concurrent=64,
     )
     broken, endless, slow = BrokenModel(), EndlessModel(), SlowModel()
+    looping, citing = LoopingModel(), CitingModel()
     with socket.socket() as probe:  # a port nothing listens on: an Ollama that is down
         probe.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
@@ -133,6 +143,8 @@ async def live(
             endless,
             slow,
             FailingModel(),
+            looping,
+            citing,
             OllamaChatModel(base_url=dead_url, model="mistral"),
         ],
         default_model="smollm2",
@@ -142,7 +154,8 @@ async def live(
         async with httpx.AsyncClient(base_url=f"http://{address}", timeout=120) as http:
             response = await upload(http, corpus / DOCUMENT)
             assert response.status_code == 202, response.text
-            final, _ = await wait_for_status(http, response.json()["task_id"])
+            # Generous: on the shared 2-core machine other work can slow one ingestion a lot.
+            final, _ = await wait_for_status(http, response.json()["task_id"], timeout=600)
             assert final["status"] == "completed", final
             yield LiveServer(
                 app=app,
@@ -152,6 +165,8 @@ async def live(
                 broken=broken,
                 endless=endless,
                 slow=slow,
+                looping=looping,
+                citing=citing,
             )
 
 

@@ -9,6 +9,7 @@ Everything around it (the answer service, the relay, sockets, SSE) is the real c
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 from core.llm import ChatTurn, GenerationError
@@ -35,8 +36,8 @@ class BrokenModel(FakeModel):
 
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         self.calls += 1
-        yield "Partial "
-        yield "answer"
+        yield "A partial answer. "
+        yield "Then more. "
         raise GenerationError("The model server crashed in the middle of the answer.")
 
 
@@ -52,8 +53,9 @@ class EndlessModel(FakeModel):
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         self.running += 1
         try:
-            while True:
-                yield "tick "
+            # Numbered ticks, sentence by sentence: a long answer, not a loop the guard cuts.
+            for count in itertools.count(1):
+                yield f"Tick {count}. "
                 await asyncio.sleep(0.02)
         finally:
             self.running -= 1
@@ -109,3 +111,44 @@ class FailingModel(FakeModel):
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         raise GenerationError("The model server refused the question.")
         yield ""  # an async generator, like every backend's stream
+
+
+class LoopingModel(FakeModel):
+    """SmolLM2's worst habit, on cue: "The answer is:" until the token limit, then a count.
+
+    Its backend is the embedded one's, so the service treats it as the embedded model (whose
+    real output cannot be made to loop on demand); it records how many pieces were read.
+    """
+
+    name = "looping"
+    backend = "llama_cpp"
+    description = "Repeats itself until it is stopped."
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.pieces_read = 0
+
+    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
+        self.calls += 1
+        for _ in range(max_tokens):
+            self.pieces_read += 1
+            yield "The answer is: "
+        yield "1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6."
+
+
+class CitingModel(FakeModel):
+    """A strong model (Ollama, OpenAI-compatible) that cites: one marker right, two wrong."""
+
+    name = "citing"
+    backend = "ollama"
+    description = "Writes a cited answer with one valid and two invalid markers."
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.last_turns: list[ChatTurn] = []
+
+    async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
+        self.calls += 1
+        self.last_turns = turns
+        for piece in ("Vienna is the capital ", "of Austria [1]. ", "It is large [7]", "[0].\n"):
+            yield piece

@@ -93,6 +93,13 @@ async def test_refusals_before_answering_are_enveloped(live: LiveServer) -> None
         (session_id, {"question": "hi", "search_mode": []}, 422, "validation_error"),
         (session_id, {"question": "hi", "search_mode": ["gone"]}, 404, "document_not_found"),
         (999999, {"question": "hi"}, 404, "session_not_found"),
+        (
+            session_id,
+            {"question": "hi", "search_mode": "none", "mode": "extractive"},
+            422,
+            "extractive_needs_documents",
+        ),
+        (session_id, {"question": "hi", "mode": "creative"}, 422, "validation_error"),
     ]
     for target, body, status, code in cases:
         for path in (f"/chat/{target}/ask", f"/chat/{target}/ask/stream"):
@@ -140,3 +147,107 @@ async def test_retrieval_is_validated_and_each_mode_answers(live: LiveServer) ->
         assert response.status_code == 200, response.text
         sources = response.json()["data"]["answer"]["sources"]
         assert sources and sources[0]["page"] == 3, (mode, sources)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+async def test_extractive_over_rest_quotes_the_page_verbatim_without_a_model(
+    live: LiveServer,
+) -> None:
+    session_id = await live.new_session()
+    body = {
+        "question": "What is the area of Denmark in km2?",
+        "search_mode": [live.document_id],
+        "mode": "extractive",
+    }
+    response = await live.http.post(f"/chat/{session_id}/ask", json=body)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    answer = data["answer"]
+    assert data["mode"] == "extractive" and answer["model"] is None, "no model was asked"
+    assert data["confidence"] == "high" and data["confidence_score"] > 0.5
+    quote = data["quotes"][0]
+    assert quote["page"] == 3 and quote["filename"] == "multicolumn.pdf"
+    assert "Denmark 5.8 42,951 Copenhagen Danish" in quote["text"]
+    assert answer["content"].startswith(f"> {quote['text']} [{quote['source']}]")
+    assert answer["sources"][quote["source"] - 1]["page"] == 3
+    page = await live.http.get(f"/docs/{live.document_id}/pages/3")
+    text = flat(page.json()["data"]["text"])
+    assert all(part in text for part in quote["text"].split(" … ")), "verbatim from the page"
+
+
+async def test_auto_over_sse_leads_with_the_quote_then_the_embedded_model(
+    live: LiveServer,
+) -> None:
+    session_id = await live.new_session()
+    body = {"question": "What is the capital of Belgium?", "search_mode": [live.document_id]}
+    events = await sse_events(live, session_id, body)
+    kinds = [e["type"] for e in events]
+    assert kinds[:3] == ["message", "status", "status"] and kinds[-1] == "complete"
+    assert events[2]["status"] == "generating" and events[2]["model"] == "smollm2"
+    complete = events[-1]
+    assert complete["mode"] == "auto" and complete["confidence"] == "high"
+    first = "".join(e["content"] for e in events if e["type"] == "chunk").lstrip()
+    assert first.startswith("> ") and "Brussels" in first.splitlines()[0]
+    lines = [line for line in complete["content"].splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)), "no repeated line"
+
+
+async def test_generative_over_the_socket_with_a_strong_model_drops_invalid_markers(
+    live: LiveServer,
+) -> None:
+    session_id = await live.new_session()
+    async with live.ws(session_id) as ws:
+        await receive_type(ws, "connected")
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "chat_message",
+                    "question": "What is the capital of Austria?",
+                    "model": "citing",
+                    "mode": "generative",
+                }
+            )
+        )
+        seen = await receive_answer(ws)
+    complete = seen[-1]
+    assert complete["type"] == "complete" and complete["model"] == "citing"
+    assert complete["content"] == "Vienna is the capital of Austria [1]. It is large."
+    assert complete["invalid_citations"] == [0, 7]
+    assert complete["mode"] == "generative" and complete["quotes"], "quotes rate the answer"
+    system, asked = live.citing.last_turns[0], live.citing.last_turns[-1]
+    assert "numbered sources" in system.content and "[1] multicolumn.pdf, page 3" in asked.content
+
+
+async def test_a_looping_model_is_cut_and_the_quote_carries_the_fact(live: LiveServer) -> None:
+    session_id = await live.new_session()
+    body = {
+        "question": "What is the population of Finland?",
+        "search_mode": [live.document_id],
+        "model": "looping",
+        "mode": "generative",
+    }
+    events = await sse_events(live, session_id, body)
+    complete = events[-1]
+    assert complete["type"] == "complete", complete
+    assert live.looping.calls >= 1
+    content = complete["content"]
+    assert "The answer is" not in content and "1: 1" not in content
+    assert content.startswith("> ") and "Finland 5.5" in content
+    lines = [line for line in content.splitlines() if line.strip()]
+    assert len(lines) == len(set(lines))
+
+
+async def test_nothing_relevant_never_calls_the_model_in_any_mode(live: LiveServer) -> None:
+    session_id = await live.new_session()
+    calls = live.citing.calls
+    for mode in ("auto", "generative", "extractive"):
+        body = {"question": UNRELATED, "model": "citing", "mode": mode}
+        response = await live.http.post(f"/chat/{session_id}/ask", json=body)
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        assert "could not find" in data["answer"]["content"]
+        assert data["confidence"] == "none" and data["answer"]["model"] is None
+    assert live.citing.calls == calls, "the model was never asked"

@@ -58,6 +58,10 @@ async def test_question_streams_an_answer_with_sources_that_open(
     await expect(answer).not_to_have_attribute("aria-busy", "true")
     await expect(answer).to_contain_text("docchat (smollm2)")
     assert (await answer.locator(".message-body").inner_text()).strip()
+    # The answer leads with the document's own sentence, shown as a quote with its source.
+    quote = answer.locator(".message-body blockquote.quote").first
+    await expect(quote).to_contain_text("Vienna")
+    await expect(quote.get_by_role("button")).to_have_text("[1] multicolumn.pdf, page 3")
     assert await page.evaluate("window.streamedPieces") > 1, "the answer arrived in pieces"
     await expect(question).to_have_value("")
 
@@ -74,8 +78,12 @@ async def test_question_streams_an_answer_with_sources_that_open(
     # The history is there after a reload too, sources included.
     await page.reload()
     await expect(page.locator("#connection")).to_have_text("Live")
-    reloaded = page.get_by_role("log").get_by_role("button", name="[1] multicolumn.pdf, page 3")
+    log = page.get_by_role("log")
+    reloaded = log.get_by_role("list", name="Sources").get_by_role(
+        "button", name="[1] multicolumn.pdf, page 3"
+    )
     await expect(reloaded).to_be_visible()
+    await expect(log.locator("blockquote.quote").first).to_contain_text("Vienna")  # from history
     assert page_errors(page) == []
 
 
