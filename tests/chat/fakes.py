@@ -83,8 +83,8 @@ class QuotingModel(FakeModel):
 
 
 class SlowModel(FakeModel):
-    """Streams ``pieces`` numbered words, one every ``delay`` seconds: an answer long enough
-    to drop a socket in the middle of, with a text known in advance."""
+    """Streams ``pieces`` numbered one-word sentences, one every ``delay`` seconds: an answer
+    long enough to drop a socket in the middle of, with a text known in advance."""
 
     name = "slow"
     description = "Streams numbered words slowly."
@@ -94,12 +94,18 @@ class SlowModel(FakeModel):
         self.delay = delay
 
     def text(self) -> str:
-        return "".join(f"w{index} " for index in range(self.pieces))
+        return "".join(self._piece(index) for index in range(self.pieces))
 
     async def stream(self, turns: list[ChatTurn], *, max_tokens: int) -> AsyncIterator[str]:
         for index in range(self.pieces):
             await asyncio.sleep(self.delay)
-            yield f"w{index} "
+            yield self._piece(index)
+
+    @staticmethod
+    def _piece(index: int) -> str:
+        # A sentence a piece: the answer filter (core/chat/guard.py) lets a model's text
+        # through a sentence at a time, and these share no words, so none reads as a loop.
+        return f"w{index}. "
 
 
 class FailingModel(FakeModel):
