@@ -9,6 +9,8 @@ from enum import StrEnum
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from workflows.contracts import PublicStatus, State
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -21,14 +23,15 @@ def new_id() -> str:
 class ProcessingStatus(StrEnum):
     """The seed's stages of a task (``workflows.contracts.PublicStatus``), plus ``cancelled``."""
 
-    PENDING = "pending"
-    UPLOADING = "uploading"
-    EXTRACTING = "extracting"
-    CHUNKING = "chunking"
-    VECTORIZING = "vectorizing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+    # The strings are defined once, in the workflow's contracts.
+    PENDING = PublicStatus.PENDING
+    UPLOADING = PublicStatus.UPLOADING
+    EXTRACTING = PublicStatus.EXTRACTING
+    CHUNKING = PublicStatus.CHUNKING
+    VECTORIZING = PublicStatus.VECTORIZING
+    COMPLETED = PublicStatus.COMPLETED
+    FAILED = PublicStatus.FAILED
+    CANCELLED = PublicStatus.CANCELLED
 
     @property
     def is_terminal(self) -> bool:
@@ -40,13 +43,13 @@ class ProcessingState(StrEnum):
     no worker has picked its current step up yet, ``waiting_for_retry`` a failure whose open
     workflow resumes on a retry."""
 
-    QUEUED = "queued"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    WAITING_FOR_RETRY = "waiting_for_retry"
-    FAILED = "failed"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
+    QUEUED = State.QUEUED
+    RUNNING = State.RUNNING
+    RETRYING = State.RETRYING
+    WAITING_FOR_RETRY = State.WAITING_FOR_RETRY
+    FAILED = State.FAILED
+    COMPLETED = State.COMPLETED
+    CANCELLED = State.CANCELLED
 
     @property
     def is_terminal(self) -> bool:
