@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mimetypes
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,9 @@ class Api:
         return await self._call("POST", path, json=body)
 
     async def upload(self, path: Path, content: bytes) -> dict[str, Any]:
-        files = {"file": (path.name, content, "application/pdf")}
+        # The server tells the format by the bytes; the type is only what the name suggests.
+        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        files = {"file": (path.name, content, media)}
         data: dict[str, Any] = await self._call("POST", "/docs/upload_file_async", files=files)
         return data
 

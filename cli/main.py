@@ -1,4 +1,4 @@
-"""``docchat``: ingest PDFs with live progress, see and retry tasks, ask questions.
+"""``docchat``: ingest documents and folders with live progress, see and retry tasks, ask.
 
 Talks to the API at ``--url`` (``DOCCHAT_URL``), with ``--api-key`` (``DOCCHAT_API_KEY``) sent
 as a bearer token. Progress and notes go to stderr; tables and answers to stdout.
@@ -7,6 +7,7 @@ as a bearer token. Progress and notes go to stderr; tables and answers to stdout
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 
 from cli.client import DEFAULT_URL, Api, ApiError
+from cli.files import collect_files
 
 app = typer.Typer(
-    help="docchat from the command line: ingest PDFs, follow and retry tasks, ask questions.",
+    help="docchat from the command line: ingest documents, follow and retry tasks, ask questions.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -46,7 +48,7 @@ ApiKey = Annotated[
 
 UPLOADS_AT_ONCE = 4
 STEP_WORDS = {
-    "upload": "checking the PDF",
+    "upload": "checking the file",
     "extract": "extracting text",
     "chunk": "splitting into passages",
     "vectorize": "indexing for search",
@@ -61,6 +63,7 @@ class Outcome:
     result: str  # completed | failed | cancelled | duplicate
     task: dict[str, Any] | None = None
     reason: str = ""
+    error_code: str | None = None  # why it failed: the refusal's or the task's code
 
 
 # --- docchat ingest ------------------------------------------------------------------------
@@ -68,60 +71,91 @@ class Outcome:
 
 @app.command()
 def ingest(
-    files: Annotated[
+    paths: Annotated[
         list[Path],
-        typer.Argument(exists=True, dir_okay=False, readable=True, help="PDF files to ingest."),
+        typer.Argument(
+            exists=True,
+            readable=True,
+            help="Documents, or folders of them (every file in it; see --recursive, --glob).",
+        ),
     ],
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Also the files in a folder's subfolders.")
+    ] = False,
+    globs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--glob",
+            "-g",
+            help="Only a folder's files whose name (or path inside it) matches; repeatable. "
+            "Files named on the command line are always sent.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")
+    ] = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
 ) -> None:
-    """Upload PDFs and follow each to its end with a progress bar; exit 1 if any fails."""
+    """Upload documents (any accepted format, or whole folders) and follow each to its end with
+    a progress bar; exit 1 if any is refused or fails."""
+    found = collect_files(paths, recursive=recursive, globs=globs or [])
+    for note in found.notes:
+        err.print(f"[dim]{escape(note)}[/]")
+    if not found.files:
+        err.print("[red]error[/]: no files to ingest")
+        raise typer.Exit(1)
 
     async def run(api: Api) -> list[Outcome]:
         with _progress() as progress:
             gate = asyncio.Semaphore(UPLOADS_AT_ONCE)
 
-            async def one(path: Path) -> Outcome:
-                bar = progress.add_task(path.name, total=100, stage="waiting")
+            async def one(path: Path, name: str) -> Outcome:
+                bar = progress.add_task(escape(name), total=100, stage="waiting")
                 async with gate:
-                    return await _ingest_one(api, path, progress, bar)
+                    return await _ingest_one(api, path, name, progress, bar)
 
-            return await asyncio.gather(*(one(path) for path in files))
+            return await asyncio.gather(*(one(path, name) for path, name in found.files))
 
     outcomes = _run(url, api_key, run)
-    out.print(_summary(outcomes))
     counts = {kind: sum(o.result == kind for o in outcomes) for kind in _RESULT_STYLES}
-    out.print(", ".join(f"{count} {kind}" for kind, count in counts.items() if count))
+    if as_json:
+        sys.stdout.write(json.dumps(_summary_json(outcomes, counts), indent=2) + "\n")
+    else:
+        out.print(_summary(outcomes))
+        out.print(", ".join(f"{count} {kind}" for kind, count in counts.items() if count))
     if any(o.result in ("failed", "cancelled") for o in outcomes):
         raise typer.Exit(1)
 
 
-async def _ingest_one(api: Api, path: Path, progress: Progress, bar: TaskID) -> Outcome:
+async def _ingest_one(api: Api, path: Path, name: str, progress: Progress, bar: TaskID) -> Outcome:
+    """Upload ``path`` (shown as ``name``) and follow its task to the end."""
     progress.update(bar, stage="uploading")
     try:
         content = await asyncio.to_thread(path.read_bytes)
         accepted = await api.upload(path, content)
-    except ApiError as exc:
-        _fail(progress, bar, f"refused: {exc.code}")
-        err.print(f"[red]error[/]: {escape(path.name)}: {escape(str(exc))}")
-        return Outcome(path.name, "failed", reason=str(exc))
+    except (ApiError, OSError) as exc:
+        failure = exc if isinstance(exc, ApiError) else ApiError("unreadable", str(exc))
+        _fail(progress, bar, f"refused: {failure.code}")
+        err.print(f"[red]error[/]: {escape(name)}: {escape(str(failure))}")
+        return Outcome(name, "failed", reason=str(failure), error_code=failure.code)
     try:
         task = await _follow(api, accepted["task_id"], progress, bar)
     except ApiError as exc:
         _fail(progress, bar, exc.code)
-        err.print(f"[red]error[/]: {escape(path.name)}: {escape(str(exc))}")
-        return Outcome(path.name, "failed", reason=str(exc))
+        err.print(f"[red]error[/]: {escape(name)}: {escape(str(exc))}")
+        return Outcome(name, "failed", reason=str(exc), error_code=exc.code)
     if task["status"] == "completed":
         if accepted["duplicate"]:
-            return Outcome(path.name, "duplicate", task, "same content as an earlier upload")
-        return Outcome(path.name, "completed", task)
+            return Outcome(name, "duplicate", task, "same content as an earlier upload")
+        return Outcome(name, "completed", task)
     reason = f"{task['error_code']}: {task['error_message']}" if task["error_code"] else ""
     if accepted["duplicate"]:
         reason = f"same content as an earlier upload, which did not complete: {reason}"
     if task["state"] == "waiting_for_retry":
         reason += f"\nwhen the cause is fixed: docchat retry {task['task_id']}"
-    err.print(f"[red]error[/]: {escape(path.name)}: {escape(reason or task['status'])}")
-    return Outcome(path.name, task["status"], task, reason)
+    err.print(f"[red]error[/]: {escape(name)}: {escape(reason or task['status'])}")
+    return Outcome(name, task["status"], task, reason, task["error_code"])
 
 
 async def _follow(api: Api, task_id: str, progress: Progress, bar: TaskID) -> dict[str, Any]:
@@ -185,6 +219,25 @@ def _summary(outcomes: Sequence[Outcome]) -> Table:
             escape(outcome.reason),
         )
     return table
+
+
+def _summary_json(outcomes: Sequence[Outcome], counts: dict[str, int]) -> dict[str, Any]:
+    files = []
+    for outcome in outcomes:
+        task = outcome.task or {}
+        files.append(
+            {
+                "file": outcome.file,
+                "result": outcome.result,
+                "error_code": outcome.error_code,
+                "reason": outcome.reason,
+                "document_id": task.get("document_id"),
+                "task_id": task.get("task_id"),
+                "page_count": task.get("page_count"),
+                "chunk_count": task.get("chunk_count"),
+            }
+        )
+    return {"files": files, "counts": counts}
 
 
 # --- docchat status / retry ----------------------------------------------------------------
