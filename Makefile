@@ -24,8 +24,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# make bench BENCH_ARGS="--quick" | "--only live" | "--corpus DIR"
-bench: $(BENCH_STAMP)
+# make bench BENCH_ARGS="--quick" | "--only live" | "--only formats" | "--corpus DIR"
+bench: $(BENCH_STAMP) tesseract
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 run: install tesseract

@@ -17,18 +17,19 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.corpus import DEFAULT_CORPUS, REPO, list_pdfs
+from bench.corpus import DEFAULT_CORPUS, DEFAULT_FORMATS, REPO, list_pdfs
 from bench.procstat import raise_open_files_limit
 from bench.report import print_report, ratios, targets, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("ingestion", "retrieval", "live", "answers")
+SECTIONS = ("ingestion", "retrieval", "live", "answers", "formats")
 NAMES = {
     "a": "(a) docchat API + Temporal, end to end",
     "b": "(b) docchat code in-process",
     "c": "(c) LangChain baseline",
     "live": "live paths",
     "answers": "answers: key facts, citations, time to first chunk",
+    "formats": "formats: throughput per format, OCR pages/s, OCR twin recall",
 }
 CHILD_TIMEOUT_S = 3 * 3600
 
@@ -36,14 +37,20 @@ CHILD_TIMEOUT_S = 3 * 3600
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Ingestion throughput, retrieval recall, live-path latency and answer quality "
-        "of docchat.",
+        description="Ingestion throughput, retrieval recall, live-path latency, answer quality "
+        "and formats/OCR of docchat.",
     )
     parser.add_argument(
         "--corpus",
         type=Path,
         default=DEFAULT_CORPUS,
         help="a directory of PDFs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--formats",
+        type=Path,
+        default=DEFAULT_FORMATS,
+        help="a directory of one file per format, for the formats section (default: %(default)s)",
     )
     parser.add_argument("--only", choices=SECTIONS, help="run one section")
     parser.add_argument(
@@ -75,7 +82,7 @@ def run_child(name: str, args: argparse.Namespace, tmp: Path, logs: Path) -> dic
         sys.executable, "-m", "bench.child", name,
         "--corpus", str(args.corpus), "--workdir", str(workdir),
         "--logs", str(logs / name), "--out", str(out),
-        "--modes", args.modes,
+        "--modes", args.modes, "--formats", str(args.formats),
     ] + (["--quick"] if args.quick else [])  # fmt: skip
     print(f"[bench] {NAMES[name]} ...", file=sys.stderr, flush=True)
     started = time.perf_counter()
@@ -154,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             results["live"] = run_child("live", args, Path(tmp), logs)
         if "answers" in sections:
             results["answers"] = run_child("answers", args, Path(tmp), logs)
+        if "formats" in sections:
+            results["formats"] = run_child("formats", args, Path(tmp), logs)
     results["targets"] = targets(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))

@@ -1,6 +1,7 @@
 """One benchmark in its own process, so its peak memory and model load are its own.
 
-python -m bench.child {a,b,c,live,answers} --corpus DIR --workdir DIR --logs DIR --out FILE
+python -m bench.child {a,b,c,live,answers,formats} --corpus DIR --workdir DIR --logs DIR
+    --out FILE [--formats DIR]
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.corpus import list_pdfs
+from bench.corpus import DEFAULT_FORMATS, list_pdfs
 from bench.procstat import own_peak_rss_mb, raise_open_files_limit
 from bench.retrieval import load_questions
 
 
 def run(
-    name: str, corpus: Path, workdir: Path, logs: Path, *, quick: bool, modes: str
+    name: str,
+    corpus: Path,
+    workdir: Path,
+    logs: Path,
+    *,
+    quick: bool,
+    modes: str,
+    formats: Path = DEFAULT_FORMATS,
 ) -> dict[str, Any]:
     files = list_pdfs(corpus, quick=quick)
     questions = load_questions()
@@ -38,6 +46,10 @@ def run(
         from bench.answers import run_answers
 
         result = run_answers(files, workdir, questions=questions, modes=modes.split(","))
+    elif name == "formats":
+        from bench.formats import run_formats
+
+        result = run_formats(formats, corpus, workdir, questions=questions, quick=quick)
     elif name == "live":
         from bench.live import run_live
 
@@ -50,18 +62,25 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
-    parser.add_argument("name", choices=["a", "b", "c", "live", "answers"])
+    parser.add_argument("name", choices=["a", "b", "c", "live", "answers", "formats"])
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--logs", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--modes", default="auto,extractive,generative")
+    parser.add_argument("--formats", type=Path, default=DEFAULT_FORMATS)
     args = parser.parse_args()
     raise_open_files_limit()  # when run on its own; `python -m bench` has raised it already
     started = time.perf_counter()
     result = run(
-        args.name, args.corpus, args.workdir, args.logs, quick=args.quick, modes=args.modes
+        args.name,
+        args.corpus,
+        args.workdir,
+        args.logs,
+        quick=args.quick,
+        modes=args.modes,
+        formats=args.formats,
     )
     result["process_s"] = time.perf_counter() - started
     args.out.write_text(json.dumps(result, indent=2, default=str))

@@ -9,6 +9,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
+DEFAULT_FORMATS = REPO.parent / "shared" / "formats"  # one real file of each format
 # --quick leaves out the one large document (117 pages): the rest ingests in seconds.
 QUICK_EXCLUDE = frozenset({"GeoTopo-komprimiert.pdf"})
 

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.formats_report import formats_targets, print_formats
 from bench.stats import per_second, ratio
 
 PIPELINES = ("a", "b", "c")
@@ -123,6 +124,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     found.extend(answer_targets(results.get("answers") or {}))
+    found.extend(formats_targets(results.get("formats") or {}))
     return found
 
 
@@ -255,6 +257,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         _live_table(console, results["live"])
     if results.get("answers"):
         _answers_table(console, results["answers"])
+    if results.get("formats"):
+        print_formats(console, results["formats"])
     if results.get("targets"):
         table = Table(title="Targets (issues 8 and 15)")
         for column in ("target", "measured", "verdict"):
