@@ -260,7 +260,7 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
     if results.get("formats"):
         print_formats(console, results["formats"])
     if results.get("targets"):
-        table = Table(title="Targets (issues 8 and 15)")
+        table = Table(title="Targets (issues 8, 15 and 18)")
         for column in ("target", "measured", "verdict"):
             table.add_column(column)
         colour = {"met": "green", "not met": "red", "n/a": "yellow"}

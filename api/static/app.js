@@ -454,7 +454,8 @@ function setUpDropZone() {
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     zone.classList.remove("over");
-    // Whatever is dropped is sent: the server tells a PDF by its bytes, and says so.
+    // Whatever is dropped is sent, of any format: the server tells the format by the bytes,
+    // and refuses what it cannot read with a reason the row shows.
     if (event.dataTransfer.files.length) uploadFiles(event.dataTransfer.files);
   });
 }

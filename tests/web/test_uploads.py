@@ -11,6 +11,8 @@ from typing import Any
 
 from playwright.async_api import BrowserContext, Page, expect
 
+from core.extraction import Format
+from tests.conftest import REPO
 from tests.helpers import Outage
 from tests.servers import LiveApi
 from tests.web.conftest import SLOW_MS, open_page, page_errors
@@ -36,6 +38,10 @@ DROP_FILES = """(files) => {
     zone.dispatchEvent(new DragEvent(type, init));
   }
 }"""
+
+
+FORMATS = REPO.parent / "shared" / "formats"
+DROPPED = ("simple.docx", "stanley-cups.csv")
 
 
 def upload_row(page: Page, name: str) -> Any:
@@ -137,4 +143,33 @@ async def test_cancel_button_stops_a_long_ingest(
     page.once("dialog", lambda dialog: dialog.accept())
     await library.get_by_role("button", name="Delete GeoTopo-komprimiert.pdf").click()
     await expect(library).to_have_count(0)
+    assert page_errors(page) == []
+
+
+# An extension people give each format docchat reads; a new Format fails this until the
+# picker offers it.
+EXTENSIONS = {
+    Format.PDF: ".pdf", Format.DOCX: ".docx", Format.ODT: ".odt", Format.PPTX: ".pptx",
+    Format.XLSX: ".xlsx", Format.CSV: ".csv", Format.HTML: ".html", Format.MARKDOWN: ".md",
+    Format.TEXT: ".txt", Format.EPUB: ".epub", Format.RTF: ".rtf", Format.PNG: ".png",
+    Format.JPEG: ".jpg", Format.TIFF: ".tiff",
+}  # fmt: skip
+
+
+async def test_the_picker_offers_every_format_and_dropped_documents_are_read(
+    web: LiveApi, context: BrowserContext
+) -> None:
+    assert set(EXTENSIONS) == set(Format)
+    page = await open_page(context, web)
+    accept = await page.get_by_label("Upload documents").get_attribute("accept")
+    assert accept is not None
+    offered = set(accept.split(","))
+    assert set(EXTENSIONS.values()) <= offered, offered
+
+    # Dropped with their own names: a Word file and a CSV go the way a PDF goes.
+    await drop(page, [(name, (FORMATS / name).read_bytes()) for name in DROPPED])
+    for name in DROPPED:
+        bar = page.get_by_role("progressbar", name=name)
+        await expect(bar).to_have_attribute("value", "100", timeout=SLOW_MS)
+        await expect(upload_row(page, name).locator(".upload-stage")).to_have_text("Ready")
     assert page_errors(page) == []
