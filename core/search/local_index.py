@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from qdrant_client import QdrantClient
-from qdrant_client.local.distances import EPSILON, cosine_similarity
+from qdrant_client.local.distances import EPSILON
 
 from core.search import layout
 
@@ -136,9 +136,11 @@ class LocalSearchIndex:
         mask = _mask(arrays, document_ids, owner)
         if not arrays.ids or not mask.any():
             return []
-        # Qdrant local mode's own cosine, on the same float32 unit vectors: the same scores to
-        # the bit, so that ties (copies of a chunk) fall the same way too.
-        scores = np.asarray(cosine_similarity(np.array(query), arrays.dense), dtype=np.float64)
+        # The stored vectors are unit vectors (normalised as Qdrant normalises them), so the
+        # cosine is one float32 matrix-vector product. (Local mode's own cosine renormalises
+        # the whole matrix and computes in float64 on each query: ten times the time; the
+        # scores agree to about 1e-7.)
+        scores = arrays.dense @ _unit(np.asarray(query, dtype=np.float32))
         return _top(arrays, scores, mask, depth)
 
     def keyword(
@@ -176,7 +178,7 @@ class LocalSearchIndex:
         row = arrays.row_of.get(point_id)
         if row is None:
             return None
-        return float(cosine_similarity(np.array(query), arrays.dense[row : row + 1])[0])
+        return float(arrays.dense[row] @ _unit(np.asarray(query, dtype=np.float32)))
 
     def _current(self) -> _Arrays:
         if self._arrays is None:
