@@ -143,7 +143,11 @@ def test_a_query_without_terms_falls_back_to_dense(store: VectorStore, embedder:
 def test_local_fusion_ranks_as_qdrants_own_fused_query(
     store: VectorStore, embedder: Embedder
 ) -> None:
-    add(store, embedder, "manual", "alice", [*FILLER, ENGLISH, GERMAN, MELOS, NEKO] * 3)
+    # Each text three times, the n-th chunk with one query word added n times: close on both
+    # sides, but no exact ties (which of two identical chunks comes first is arbitrary, in
+    # Qdrant as here).
+    texts = [*FILLER, ENGLISH, GERMAN, MELOS, NEKO] * 3
+    add(store, embedder, "manual", "alice", [t + " backup" * n for n, t in enumerate(texts)])
     query = "upload error E-4711 in the Vienna backup room"
     hits = store.search(
         embedder.embed_query(query), limit=8, text=query, retrieval="hybrid", owner="alice"
