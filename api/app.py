@@ -16,7 +16,7 @@ from api.envelope import error_responses
 from api.errors import install_error_handlers
 from api.guard import BrowserGuard
 from api.limits import RequestSizeLimit
-from api.routes import chat, documents, health, pages, processing, search, web
+from api.routes import chat, documents, health, index, pages, processing, search, web
 from api.services import Services
 from core.auth import Authenticator
 from core.chat.ask_limits import AskLimiter
@@ -153,5 +153,6 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(pages.router)
     app.include_router(chat.router)
+    app.include_router(index.router)
     web.install(app)  # the web page at / and its files under /static
     return app
