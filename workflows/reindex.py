@@ -130,8 +130,10 @@ class ReindexWorkflow:
         else:
             self._p = job.progress
         p = self._p
-        if job.paused:
-            self.pause()
+        if job.paused or self._paused:  # carried over, or signalled before the count was in
+            self._paused = True
+            self._paused_since = self._paused_since or workflow.now()
+            p.status = ReindexStatus.PAUSED
         cursor = job.cursor
         handled = 0
         while True:

@@ -152,7 +152,9 @@ def test_the_alias_store_refuses_another_model(tmp_path: Path) -> None:
         collection=alias_name(BASE),
         model=ModelIdentity("bigger", 768),
     )
-    versions = IndexVersions(other, BASE, replace(SPEC, embedding_model="bigger", embedding_dim=768))
+    versions = IndexVersions(
+        other, BASE, replace(SPEC, embedding_model="bigger", embedding_dim=768)
+    )
     other.prepare = versions.bootstrap
     with pytest.raises(ConflictError, match="re-index"):
         other.ensure_collection()
