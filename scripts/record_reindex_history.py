@@ -4,10 +4,10 @@
 
 Runs the real workflows and activities (pypdf, MiniLM, Qdrant local mode) against a throwaway
 Temporal dev server: two small corpus PDFs are ingested, then re-indexed into a version with
-64-token chunks, one document per run, so the first run ends by continuing as new:
+64-token chunks, one document per run, so the first two runs end by continuing as new:
 
 * ``first_run``: counts, lists, rebuilds one document in a child, continues as new;
-* ``last_run``: rebuilds the second document, swaps the alias, checks for late documents;
+* ``last_run``: the third run: finds no more documents, swaps the alias, checks for late ones;
 * ``document``: one child ``ReindexDocument``.
 
 Written to ``tests/replay/histories/reindex/`` only when the re-index completed. Re-record
@@ -96,7 +96,7 @@ async def record() -> dict[str, str]:
                     result_type=ReindexProgress,
                 )
                 done = await reindex.result()
-                assert done.status == ReindexStatus.COMPLETED and done.runs == 2, done
+                assert done.status == ReindexStatus.COMPLETED and done.runs == 3, done
                 first = client.get_workflow_handle(
                     reindex.id, run_id=reindex.first_execution_run_id
                 )
