@@ -99,7 +99,8 @@ async def health(services: ServicesDep, request: Request, response: Response) ->
         Health(
             status=status,
             components=components,
-            index=await _index_report(resources),
+            # Only asked of a store that answered: a down one is reported above already.
+            index=await _index_report(resources) if components["vector_store"].ok else None,
             settings={
                 "temporal_address": settings.temporal_address,
                 "task_queue": settings.temporal_task_queue,
