@@ -42,14 +42,25 @@ def start_ingestion_processes(resources: Resources) -> None:
     offload.embedding_work.submit(offload.load_embedder, resources.embedder_config())
 
 
-def report_index(resources: Resources) -> None:
+def report_index(resources: Resources, *, strict: bool = True) -> None:
     """Log whether the settings match the active index version. A worker whose embedding
-    model differs keeps running: it is the one that re-indexes into the new model."""
+    model differs keeps running: it is the one that re-indexes into the new model. Not
+    ``strict`` (the API's embedded worker), an unreachable store is only logged: the API
+    starts and reports it in /health."""
     try:
         resources.vectors.ensure_collection()
     except EmbeddingModelMismatchError as exc:
         log.warning("index: %s", exc.message)
-    report = resources.versions.report()
+    except Exception:
+        if strict:
+            raise
+        log.warning("index: the vector store could not be opened", exc_info=True)
+        return
+    try:
+        report = resources.versions.report()
+    except Exception:  # an unreachable store: /health and the first use report it, typed
+        log.warning("index: the index versions could not be read", exc_info=True)
+        return
     if not report["matches"]:
         log.warning("index: %s (differences: %s)", report["action"], report["differences"])
 

@@ -90,8 +90,15 @@ def create_app(
             stack.push_async_callback(chat_service.stop)
             if settings.embedded_worker:
                 # Imported here: only the embedded mode pulls worker code into the API process.
-                from worker import ACTIVITY_THREADS, build_worker, start_ingestion_processes
+                from worker import (
+                    ACTIVITY_THREADS,
+                    build_worker,
+                    report_index,
+                    start_ingestion_processes,
+                )
 
+                # Settings that no longer match the active index version: said at start-up.
+                await asyncio.to_thread(report_index, resources, strict=False)
                 start_ingestion_processes(resources)
                 executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
                 worker = build_worker(
