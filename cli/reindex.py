@@ -87,9 +87,10 @@ def _note(state: dict[str, Any]) -> str:
 
 
 def _table(state: dict[str, Any]) -> Table:
-    table = Table(title=f"Re-index into version {state['version']}", show_header=False)
+    table = Table(title="Re-index", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
+    table.add_row("version", state["version"] or "–")
     table.add_row("status", state["status"])
     table.add_row("documents", f"{state['documents_done']} / {state['documents_total']}")
     table.add_row("chunks", f"{state['chunks_done']} / {state['chunks_total']}")
