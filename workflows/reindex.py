@@ -113,6 +113,8 @@ class ReindexWorkflow:
     async def run(self, job: ReindexInput) -> ReindexProgress:
         opts = job.options
         if job.progress is None:
+            # Queries answered while the count runs already name the version.
+            self._p.version = job.version
             counted: CountResult = await workflow.execute_activity(
                 ReindexActivity.COUNT,
                 job.version,
