@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
+from activities.reindex import ReindexActivities
 from core import offload
 from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
 from core.runtime import Resources, freeze_startup_heap, open_resources
@@ -26,6 +27,7 @@ from core.settings import ConfigurationError, Settings, get_settings
 from core.sweeper import start_sweeper_for
 from core.temporal import connect_temporal
 from workflows.ingest import IngestDocumentWorkflow
+from workflows.reindex import ReindexDocumentWorkflow, ReindexWorkflow
 
 log = logging.getLogger("docchat.worker")
 
@@ -40,15 +42,40 @@ def start_ingestion_processes(resources: Resources) -> None:
     offload.embedding_work.submit(offload.load_embedder, resources.embedder_config())
 
 
+def report_index(resources: Resources, *, strict: bool = True) -> None:
+    """Log whether the settings match the active index version. A worker whose embedding
+    model differs keeps running: it is the one that re-indexes into the new model. Not
+    ``strict`` (the API's embedded worker), an unreachable store is only logged: the API
+    starts and reports it in /health."""
+    try:
+        resources.vectors.ensure_collection()
+    except EmbeddingModelMismatchError as exc:
+        log.warning("index: %s", exc.message)
+    except Exception:
+        if strict:
+            raise
+        log.warning("index: the vector store could not be opened", exc_info=True)
+        return
+    try:
+        report = resources.versions.report()
+    except Exception:  # an unreachable store: /health and the first use report it, typed
+        log.warning("index: the index versions could not be read", exc_info=True)
+        return
+    if not report["matches"]:
+        log.warning("index: %s (differences: %s)", report["action"], report["differences"])
+
+
 def build_worker(
     client: Client, resources: Resources, *, executor: ThreadPoolExecutor, task_queue: str
 ) -> Worker:
-    activities = IngestActivities(IngestDependencies.from_resources(resources))
+    deps = IngestDependencies.from_resources(resources)
+    activities = IngestActivities(deps)
+    reindex = ReindexActivities(deps, resources.versions)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[IngestDocumentWorkflow],
-        activities=activities.all(),
+        workflows=[IngestDocumentWorkflow, ReindexWorkflow, ReindexDocumentWorkflow],
+        activities=[*activities.all(), *reindex.all()],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         # Heartbeats carry cancellation, and how far a step got (the progress status reads
@@ -65,8 +92,9 @@ async def run_worker(settings: Settings) -> None:
     claim = LocalQdrantClaim.take(settings, role="a worker")
     resources = open_resources(settings)
     # Now rather than at the first upload: a collection of the layout before keyword search
-    # is migrated (progress in the log) and one of another embedding model stops the worker.
-    await asyncio.to_thread(resources.vectors.ensure_collection)
+    # is migrated (progress in the log), a pre-versions one adopted as index version 1, and
+    # settings that no longer match the active version are reported with what to do.
+    await asyncio.to_thread(report_index, resources)
     start_ingestion_processes(resources)
     client = await connect_temporal(settings)
     stop = asyncio.Event()

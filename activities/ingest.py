@@ -30,6 +30,7 @@ from core.extraction import ExtractionLimits
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
 from core.runtime import Resources
+from core.search.index_versions import IndexVersions
 from core.storage import Chunk, DocumentStorage, PageText
 from core.vectorstore import VectorStore
 from workflows.contracts import (
@@ -89,6 +90,16 @@ class IngestDependencies:
     max_extracted_chars: int
     # Formats and OCR (core/extraction); its max_units/max_chars are max_pages/_chars above.
     formats: ExtractionLimits = field(default_factory=ExtractionLimits)
+    # The index versions: a document is chunked as the active version was, so a changed
+    # chunker setting never mixes two chunkings in one index (it takes a re-index).
+    versions: IndexVersions | None = None
+
+    def chunker_settings(self) -> tuple[int, int]:
+        """(chunk tokens, overlap tokens) of the active index version."""
+        if self.versions is None:
+            return self.chunk_tokens, self.overlap_tokens
+        spec = self.versions.active().spec
+        return spec.chunk_tokens, spec.overlap_tokens
 
     def extraction_limits(self) -> ExtractionLimits:
         return replace(self.formats, max_units=self.max_pages, max_chars=self.max_extracted_chars)
@@ -106,6 +117,7 @@ class IngestDependencies:
             max_pages=settings.max_pages,
             max_extracted_chars=settings.max_extracted_chars,
             formats=ExtractionLimits.from_settings(settings),
+            versions=resources.versions,
         )
 
 
@@ -213,6 +225,7 @@ class IngestActivities:
         beat = StepBeat(Step.CHUNK, done=0, total=len(pages))
         chunks: list[Chunk] = []
         done = 0
+        chunk_tokens, overlap_tokens = self._deps.chunker_settings()
         for group in _page_groups(pages, CHUNK_CALL_CHARS):
             chunks.extend(
                 self._text_child(
@@ -221,8 +234,8 @@ class IngestActivities:
                     group,
                     first_index=len(chunks),
                     tokenizer_path=self._deps.embedder.model_path or bundled_model_path(),
-                    chunk_tokens=self._deps.chunk_tokens,
-                    overlap_tokens=self._deps.overlap_tokens,
+                    chunk_tokens=chunk_tokens,
+                    overlap_tokens=overlap_tokens,
                 )
             )
             done += len(group)

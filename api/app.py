@@ -16,7 +16,7 @@ from api.envelope import error_responses
 from api.errors import install_error_handlers
 from api.guard import BrowserGuard
 from api.limits import RequestSizeLimit
-from api.routes import chat, documents, health, pages, processing, search, web
+from api.routes import chat, documents, health, index, pages, processing, search, web
 from api.services import Services
 from core.auth import Authenticator
 from core.chat.ask_limits import AskLimiter
@@ -90,8 +90,15 @@ def create_app(
             stack.push_async_callback(chat_service.stop)
             if settings.embedded_worker:
                 # Imported here: only the embedded mode pulls worker code into the API process.
-                from worker import ACTIVITY_THREADS, build_worker, start_ingestion_processes
+                from worker import (
+                    ACTIVITY_THREADS,
+                    build_worker,
+                    report_index,
+                    start_ingestion_processes,
+                )
 
+                # Settings that no longer match the active index version: said at start-up.
+                await asyncio.to_thread(report_index, resources, strict=False)
                 start_ingestion_processes(resources)
                 executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
                 worker = build_worker(
@@ -153,5 +160,6 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(pages.router)
     app.include_router(chat.router)
+    app.include_router(index.router)
     web.install(app)  # the web page at / and its files under /static
     return app

@@ -116,3 +116,6 @@ class Health(BaseModel):
     components: dict[str, ComponentHealth]
     # Addresses and deployment facts: for authenticated and loopback callers only.
     settings: dict[str, Any] | None = None
+    # The active index version against the configured settings (core.search.index_versions):
+    # ``matches`` false comes with ``differences`` and the ``action`` to take (re-index).
+    index: dict[str, Any] | None = None

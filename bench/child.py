@@ -1,6 +1,6 @@
 """One benchmark in its own process, so its peak memory and model load are its own.
 
-python -m bench.child {a,b,c,live,answers,formats} --corpus DIR --workdir DIR --logs DIR
+python -m bench.child {a,b,c,live,answers,reindex,formats} --corpus DIR --workdir DIR --logs DIR
     --out FILE [--formats DIR]
 """
 
@@ -50,6 +50,10 @@ def run(
         from bench.formats import run_formats
 
         result = run_formats(formats, corpus, workdir, questions=questions, quick=quick)
+    elif name == "reindex":
+        from bench.reindex import run_reindex
+
+        result = run_reindex(files, workdir)
     elif name == "live":
         from bench.live import run_live
 
@@ -62,7 +66,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
-    parser.add_argument("name", choices=["a", "b", "c", "live", "answers", "formats"])
+    parser.add_argument("name", choices=["a", "b", "c", "live", "answers", "reindex", "formats"])
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--logs", type=Path, required=True)

@@ -208,13 +208,17 @@ def _closes_workflow(event: Any) -> bool:
 def _recall_of_store(data_dir: Path, questions: Sequence[Question]) -> dict[str, Any]:
     """Recall over the very store the API wrote (opened after the API stopped)."""
     from core.offload import EmbedderConfig
+    from core.search.index_versions import alias_name
     from core.settings import Settings
     from core.vectorstore import VectorStore
 
     settings = Settings(data_dir=data_dir)
     embedder = EmbedderConfig.from_settings(settings).load()
     store = VectorStore.connect(
-        url=None, api_key=None, path=settings.qdrant_path, collection=settings.qdrant_collection
+        url=None,
+        api_key=None,
+        path=settings.qdrant_path,
+        collection=alias_name(settings.qdrant_collection),
     )
     try:
 

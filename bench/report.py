@@ -253,6 +253,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
     if ingestion or results.get("retrieval"):
         _retrieval_table(console, ingestion or results["retrieval"])
         _retrieval_modes_table(console, (ingestion or results["retrieval"]).get("b") or {})
+    if results.get("reindex"):
+        _reindex_table(console, results["reindex"])
     if results.get("live"):
         _live_table(console, results["live"])
     if results.get("answers"):
@@ -267,6 +269,22 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         for t in results["targets"]:
             table.add_row(t["target"], t["measured"], f"[{colour[t['verdict']]}]{t['verdict']}")
         console.print(table)
+
+
+def _reindex_table(console: Console, result: dict[str, Any]) -> None:
+    if "error" in result:
+        console.print(f"[red]re-index: {result['error']}")
+        return
+    table = Table(title="Re-index from kept text vs first-time ingestion (API workflows)")
+    for column in ("", "documents", "chunks", "seconds", "chunks/s"):
+        table.add_column(column, justify="right")
+    for label, key in (("first-time ingestion", "ingestion"), ("re-index", "reindex")):
+        row = result[key]
+        table.add_row(
+            label, str(result["documents"]), str(row["chunks"]), str(row["seconds"]),
+            str(row["chunks_per_s"]),
+        )  # fmt: skip
+    console.print(table)
 
 
 def _ingestion_tables(console: Console, ingestion: dict[str, Any]) -> None:

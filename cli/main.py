@@ -23,6 +23,7 @@ from rich.table import Table
 
 from cli.client import DEFAULT_URL, Api, ApiError
 from cli.files import collect_files
+from cli.reindex import register as register_reindex
 
 app = typer.Typer(
     help="docchat from the command line: ingest documents, follow and retry tasks, ask questions.",
@@ -440,6 +441,9 @@ def _progress() -> Progress:
 def _count(value: int | None) -> str:
     return "–" if value is None else str(value)
 
+
+# docchat reindex: in its own module.
+register_reindex(app, out, err)
 
 if __name__ == "__main__":
     app()

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from core import migrate, offload
 from core.db import make_engine
 from core.embeddings import Embedder
+from core.search.index_versions import IndexSpec, IndexVersions, alias_name
 from core.search.model_identity import ModelIdentity
 from core.settings import Settings
 from core.storage import DocumentStorage
@@ -24,6 +25,8 @@ class Resources:
     engine: Engine
     storage: DocumentStorage
     vectors: VectorStore
+    # The index versions (core.search.index_versions); ``vectors`` is the active one's alias.
+    versions: IndexVersions
     _embedder: Embedder | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,9 +55,12 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key,
         path=settings.qdrant_path,
-        collection=settings.qdrant_collection,
+        collection=alias_name(settings.qdrant_collection),
         model=ModelIdentity.of(settings.embedding_model_path),
     )
+    versions = IndexVersions(vectors, settings.qdrant_collection, IndexSpec.from_settings(settings))
+    vectors.prepare = versions.bootstrap
+    vectors.other_collections = versions.other_collections
     return Resources(
         settings=settings,
         engine=engine,
@@ -62,6 +68,7 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
             uploads_dir=settings.uploads_dir, artifacts_dir=settings.artifacts_dir
         ),
         vectors=vectors,
+        versions=versions,
         _embedder=embedder,
     )
 

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # the square of the length. Never above the 254-token window, so nothing is truncated.
     chunk_tokens: int = Field(default=128, ge=16, le=254)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
+    # Re-index (docs/search.md#index-versions): documents rebuilt at once, and per workflow
+    # run before it continues as new.
+    reindex_window: int = Field(default=4, ge=1, le=64)
+    reindex_documents_per_run: int = Field(default=500, ge=1)
     extract_pages_per_activity: int = Field(default=25, ge=1)
     vectorize_chunks_per_activity: int = Field(default=128, ge=1)
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)

@@ -7,10 +7,11 @@ side, the keyword side, or both fused by reciprocal rank fusion in one Qdrant qu
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,14 @@ class VectorStore:
         self._ensured = False
         # Local mode's search arrays, loaded on the first search (see _local_index).
         self._index: LocalSearchIndex | None = None
+        self._index_source = ""
+        # Set for the active-index alias (core.search.index_versions): makes sure the alias
+        # points at a version before first use, and names the other versions' collections,
+        # which a deleted document must leave too.
+        self.prepare: Callable[[QdrantClient], None] | None = None
+        self.other_collections: Callable[[], list[str]] | None = None
+        # A store on another collection of the same client (``on_collection``) never closes it.
+        self._shared = False
 
     @classmethod
     def connect(
@@ -123,6 +132,28 @@ class VectorStore:
                 self._opened = self._open_client()
             return self._opened
 
+    @property
+    def local(self) -> bool:
+        return self._local
+
+    @property
+    def collection(self) -> str:
+        return self._collection
+
+    @contextlib.contextmanager
+    def locked_client(self) -> Iterator[QdrantClient]:
+        """The client, held alone (local mode is single-threaded)."""
+        with self._lock:
+            yield self._client
+
+    def on_collection(self, collection: str, *, model: ModelIdentity) -> VectorStore:
+        """A store on another collection through this one's client and lock (local mode
+        allows one client per folder)."""
+        twin = VectorStore(lambda: self._client, collection, local=self._local, model=model)
+        twin._lock = self._lock
+        twin._shared = True
+        return twin
+
     def ensure_collection(self) -> None:
         """Create the collection, or check the one there: it must be of this model, and one
         of the layout before keyword vectors is migrated to the current one first."""
@@ -130,16 +161,26 @@ class VectorStore:
             return
         with self._lock:
             client, name = self._client, self._collection
+            if self.prepare is not None:
+                # The alias of the active version: index_versions made it (and migrated a
+                # pre-versions collection); only the model remains to check.
+                self.prepare(client)
+                self._check_model()
+                self._ensured = True
+                return
             migrating = client.collection_exists(name + layout.MIGRATION_SUFFIX)
             if not client.collection_exists(name) and not migrating:
                 layout.create(client, name, self.model, payload_indexes=not self._local)
             elif migrating or not layout.is_current(client, name):
                 self._check_old_dimension()
                 layout.migrate(client, name, self.model, payload_indexes=not self._local)
-            stored = layout.stored_model(client, name)
-            if stored is not None and stored != self.model:
-                raise EmbeddingModelMismatchError(name, stored, self.model)
+            self._check_model()
             self._ensured = True
+
+    def _check_model(self) -> None:
+        stored = layout.stored_model(self._client, self._collection)
+        if stored is not None and stored != self.model:
+            raise EmbeddingModelMismatchError(self._collection, stored, self.model)
 
     def _check_old_dimension(self) -> None:
         client, name = self._client, self._collection
@@ -212,15 +253,21 @@ class VectorStore:
         return result.count
 
     def delete_document(self, document_id: str) -> None:
+        """Remove the document's points here and, for the active index, from every other
+        version too: a version activated later must not bring a deleted document back."""
         self.ensure_collection()
+        others = self.other_collections() if self.other_collections is not None else []
+        selector = models.FilterSelector(filter=_documents_filter([document_id]))
         with self._lock:
-            self._client.delete(
-                self._collection,
-                points_selector=models.FilterSelector(filter=_documents_filter([document_id])),
-                wait=True,
-            )
+            for collection in [self._collection, *others]:
+                self._client.delete(collection, points_selector=selector, wait=True)
             if self._index is not None:
                 self._index.remove_document(document_id)
+
+    def count_all(self) -> int:
+        self.ensure_collection()
+        with self._lock:
+            return self._client.count(self._collection, exact=True).count
 
     def search(
         self,
@@ -360,9 +407,19 @@ class VectorStore:
         """The search arrays of local mode, (re)loaded from Qdrant when missing or when
         Qdrant holds another number of points (a write that did not go through here)."""
         stored = self._client.count(self._collection, exact=True).count
-        if self._index is None or len(self._index) != stored:
+        # The active-index alias may have been switched to another version since the load.
+        target = self._alias_target()
+        if self._index is None or len(self._index) != stored or self._index_source != target:
             self._index = LocalSearchIndex.load(self._client, self._collection, self.model.dim)
+            self._index_source = target
         return self._index
+
+    def _alias_target(self) -> str:
+        """The collection this store's name resolves to (itself unless it is an alias)."""
+        for alias in self._client.get_aliases().aliases:
+            if alias.alias_name == self._collection:
+                return alias.collection_name
+        return self._collection
 
     def chunk_texts(
         self, document_id: str, chunk_indexes: Sequence[int], *, owner: str | None
@@ -417,7 +474,7 @@ class VectorStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._opened is not None:
+            if self._opened is not None and not self._shared:
                 self._opened.close()
                 self._opened = None
                 self._ensured = False

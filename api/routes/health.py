@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
@@ -21,6 +22,7 @@ from api.envelope import Envelope, ok
 from api.schemas import ComponentHealth, Health
 from core.auth import Authenticator
 from core.errors import UnauthorizedError
+from core.runtime import Resources
 
 log = logging.getLogger("docchat.health")
 
@@ -35,6 +37,15 @@ async def _check(name: str, probe: Callable[[], Awaitable[object]]) -> Component
         log.warning("health: %s is down: %s", name, detail)
         return ComponentHealth(ok=False, detail=detail)
     return ComponentHealth(ok=True)
+
+
+async def _index_report(resources: Resources) -> dict[str, Any] | None:
+    """Whether the settings still match the active index version, and what to do if not."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(resources.versions.report), timeout=5)
+    except Exception as exc:  # the vector store's own check above reports why it is down
+        log.warning("health: index versions unreadable: %s", exc)
+        return None
 
 
 def may_see_details(request: Request) -> bool:
@@ -88,6 +99,8 @@ async def health(services: ServicesDep, request: Request, response: Response) ->
         Health(
             status=status,
             components=components,
+            # Only asked of a store that answered: a down one is reported above already.
+            index=await _index_report(resources) if components["vector_store"].ok else None,
             settings={
                 "temporal_address": settings.temporal_address,
                 "task_queue": settings.temporal_task_queue,

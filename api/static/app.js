@@ -973,9 +973,80 @@ function setUpSettings() {
   });
 }
 
+// --- index versions and the re-index (docs/search.md#index-versions) ----------------------
+
+const REINDEX_ENDED = ["completed", "cancelled", "waiting_for_retry"];
+let reindexTimer = null;
+
+async function loadIndex() {
+  const index = await api("/index/versions");
+  $("index-status").textContent = index.matches
+    ? `Index version ${index.active_version} is active and matches the settings.`
+    : index.action;
+  $("reindex").classList.toggle("primary", !index.matches);
+  try {
+    showReindex(await api("/index/reindex"));
+  } catch (error) {
+    if (error.status !== 404) throw error; // 404: no re-index has run yet
+  }
+}
+
+function showReindex(state) {
+  const box = $("reindex-progress");
+  box.hidden = false;
+  const bar = $("reindex-bar");
+  bar.value = state.progress_percentage;
+  bar.setAttribute("aria-valuetext", `${Math.floor(state.progress_percentage)} percent`);
+  const rate = state.chunks_per_second ? `, ${Math.round(state.chunks_per_second)} chunks/s` : "";
+  const eta = state.eta_seconds ? `, about ${Math.ceil(state.eta_seconds)} s left` : "";
+  const failed = state.failed.length ? `, ${state.failed.length} failed` : "";
+  $("reindex-text").textContent =
+    `${state.status}: ${state.documents_done}/${state.documents_total} documents, ` +
+    `${state.chunks_done}/${state.chunks_total} chunks${rate}${eta}${failed}`;
+  const running = !REINDEX_ENDED.includes(state.status);
+  $("reindex-pause").hidden = !running;
+  $("reindex-pause").textContent = state.status === "paused" ? "Resume" : "Pause";
+  $("reindex-cancel").hidden = !running && state.status !== "waiting_for_retry";
+  $("reindex").textContent = state.status === "waiting_for_retry" ? "Retry failed" : "Re-index";
+  $("reindex").disabled = running;
+  clearTimeout(reindexTimer);
+  if (running) {
+    reindexTimer = setTimeout(() => api("/index/reindex").then(showReindex).catch(report), 1000);
+  } else if (state.status === "completed") {
+    api("/index/versions").then((index) => {
+      $("index-status").textContent = `Index version ${index.active_version} is active.`;
+    }).catch(report);
+  }
+}
+
+async function steerReindex(action) {
+  clearError();
+  try {
+    showReindex(await api(`/index/reindex/${action}`, {method: "POST"}));
+  } catch (error) {
+    report(error);
+  }
+}
+
+function setUpReindex() {
+  $("reindex").addEventListener("click", async () => {
+    if ($("reindex").textContent === "Retry failed") return steerReindex("retry");
+    clearError();
+    try {
+      showReindex(await api("/index/reindex", {method: "POST"}));
+    } catch (error) {
+      report(error);
+    }
+  });
+  $("reindex-pause").addEventListener("click", () =>
+    steerReindex($("reindex-pause").textContent === "Resume" ? "resume" : "pause"));
+  $("reindex-cancel").addEventListener("click", () => steerReindex("cancel"));
+}
+
 function start() {
   clearError();
   loadDocuments().then(loadActiveTasks);
+  loadIndex().catch(report);
   loadModels();
   loadSessions();
 }
@@ -983,6 +1054,7 @@ function start() {
 document.addEventListener("DOMContentLoaded", () => {
   setUpSettings();
   setUpDropZone();
+  setUpReindex();
   $("alert-close").addEventListener("click", clearError);
   $("refresh-documents").addEventListener("click", loadDocuments);
   $("new-session").addEventListener("click", () => newSession().catch(report));

@@ -56,7 +56,8 @@ class EmbeddingModelMismatchError(ConflictError):
             f"The vector collection {collection!r} holds vectors of {stored.name} "
             f"({stored.dim} dimensions), but this process embeds with {configured.name} "
             f"({configured.dim} dimensions). Point DOCCHAT_EMBEDDING_MODEL_PATH back at "
-            f"{stored.name}, or use another DOCCHAT_QDRANT_COLLECTION for the new model.",
+            f"{stored.name}, or re-index into the new model (POST /index/reindex or "
+            "`docchat reindex`, docs/search.md#index-versions).",
             details={
                 "collection": collection,
                 "stored_model": stored.name,

@@ -24,6 +24,7 @@ from core import tasks
 from core.ingestion import IngestionService
 from core.models import FileProcessingTask, ProcessingStatus
 from core.runtime import open_resources
+from core.search.index_versions import alias_name
 from core.settings import Settings
 from core.uploads import ReceivedFile
 from core.vectorstore import VectorStore
@@ -128,7 +129,7 @@ async def test_two_workers_ingest_each_document_exactly_once(
             url=None,
             api_key=None,
             path=tmp_path / worker.name / "qdrant",
-            collection=settings.qdrant_collection,
+            collection=alias_name(settings.qdrant_collection),
         )
         try:
             for document_id in chunk_counts:
