@@ -14,12 +14,19 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
 from core import offload
 from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
+from core.observability import log_context
+from core.observability.activity_metrics import (
+    ActivityMetricsInterceptor,
+    ContextThreadPoolExecutor,
+)
+from core.observability.tracing import configure_tracing
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.search.model_identity import EmbeddingModelMismatchError
 from core.settings import ConfigurationError, Settings, get_settings
@@ -50,6 +57,9 @@ def build_worker(
         workflows=[IngestDocumentWorkflow],
         activities=activities.all(),
         activity_executor=executor,
+        # Step durations, retries and failures (core/observability); the client's tracing
+        # interceptor, when on, is added by the SDK itself.
+        interceptors=[ActivityMetricsInterceptor()],
         max_concurrent_activities=ACTIVITY_THREADS,
         # Heartbeats carry cancellation, and how far a step got (the progress status reads
         # show): send them often, so a cancel lands within a second and progress moves twice
@@ -68,12 +78,17 @@ async def run_worker(settings: Settings) -> None:
     # is migrated (progress in the log) and one of another embedding model stops the worker.
     await asyncio.to_thread(resources.vectors.ensure_collection)
     start_ingestion_processes(resources)
+    configure_tracing(settings, service_name="docchat-worker")
+    if settings.worker_metrics_port is not None:
+        # Prometheus scrapes each worker here: its step histograms and counters live in it.
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+        log.info("metrics on port %d", settings.worker_metrics_port)
     client = await connect_temporal(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+    with ContextThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(
             client, resources, executor=executor, task_queue=settings.temporal_task_queue
         )
@@ -94,7 +109,8 @@ def main() -> None:
         settings = get_settings()
     except ConfigurationError as exc:
         sys.exit(f"docchat worker: {exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    log_context.install()
+    logging.basicConfig(level=settings.log_level.upper(), format=log_context.LOG_FORMAT)
     try:
         asyncio.run(run_worker(settings))
     except QdrantFolderInUseError as exc:
