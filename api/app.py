@@ -16,7 +16,7 @@ from api.envelope import error_responses
 from api.errors import install_error_handlers
 from api.guard import BrowserGuard
 from api.limits import RequestSizeLimit
-from api.observability import RequestObservability
+from api.observability import RequestMetrics, fastapi_telemetry
 from api.routes import chat, documents, health, metrics, pages, processing, search, web
 from api.services import Services
 from core.auth import Authenticator
@@ -127,6 +127,7 @@ def create_app(
         summary="Durable document ingestion and chat over your documents.",
         version="0.1.0",
         lifespan=lifespan,
+        telemetry=fastapi_telemetry(tracing=tracing_enabled(settings)),
         docs_url="/api/docs",
         redoc_url="/api/redoc",
         openapi_url="/api/openapi.json",
@@ -162,8 +163,8 @@ def create_app(
         loopback_only=not settings.api_keys,
         allowed_origins=settings.cors_origins,
     )
-    # Outermost of all: refused requests are timed and traced too.
-    app.add_middleware(RequestObservability, tracing=tracing_enabled(settings))
+    # Outermost of all: refused requests are timed too.
+    app.add_middleware(RequestMetrics)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(processing.router)
