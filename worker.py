@@ -60,6 +60,9 @@ def build_worker(
         # Step durations, retries and failures (core/observability); the client's tracing
         # interceptor, when on, is added by the SDK itself.
         interceptors=[ActivityMetricsInterceptor()],
+        # An eagerly started activity skips the server's matching, and with it the round-robin
+        # of fairness keys: a principal with many workflows would keep every slot.
+        disable_eager_activity_execution=resources.settings.fair_shares,
         max_concurrent_activities=ACTIVITY_THREADS,
         # Heartbeats carry cancellation, and how far a step got (the progress status reads
         # show): send them often, so a cancel lands within a second and progress moves twice

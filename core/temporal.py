@@ -43,3 +43,17 @@ def _metrics_runtime(host: str, port: int) -> Runtime:
     # One runtime per address: the SDK binds the port once, for every client of the process.
     prometheus = PrometheusConfig(bind_address=f"{host}:{port}", durations_as_seconds=True)
     return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
+# Fair shares (docs/observability.md): the server dispatches fairness keys round-robin only
+# with these dynamic config values (Temporal server 1.29 and later; Temporal Cloud: turn
+# fairness on in the namespace settings).
+FAIRNESS_DYNAMIC_CONFIG = {"matching.enableFairness": "true", "matching.useNewMatcher": "true"}
+
+
+def fairness_dev_server_args() -> list[str]:
+    """``temporal server start-dev`` arguments that turn fairness on."""
+    args: list[str] = []
+    for key, value in FAIRNESS_DYNAMIC_CONFIG.items():
+        args += ["--dynamic-config-value", f"{key}={value}"]
+    return args
