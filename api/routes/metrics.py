@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServicesDep, presented_key
+from api.envelope import error_responses
 from core.auth import Authenticator
 from core.errors import NotFoundError
 
@@ -23,7 +24,10 @@ router = APIRouter(tags=["health"])
     "/metrics",
     response_class=Response,
     summary="Prometheus metrics of this API process",
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"},
+        **error_responses(404),
+    },
 )
 async def metrics(services: ServicesDep, request: Request) -> Response:
     access = services.resources.settings.metrics_access
