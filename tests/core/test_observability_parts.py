@@ -23,7 +23,8 @@ def test_log_records_carry_the_ids_set_around_them(caplog: pytest.LogCaptureFixt
     inside, outside = caplog.records
 
     def ids(record: logging.LogRecord) -> tuple[str, str, str]:
-        return record.__dict__["task_id"], record.__dict__["document_id"], record.__dict__["principal"]
+        fields = record.__dict__
+        return fields["task_id"], fields["document_id"], fields["principal"]
 
     assert ids(inside) == ("t1", "d1", "alice")
     assert ids(outside) == ("-", "-", "-")
