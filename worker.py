@@ -14,6 +14,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -21,6 +22,12 @@ from activities.ingest import IngestActivities, IngestDependencies
 from activities.reindex import ReindexActivities
 from core import offload
 from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
+from core.observability import log_context
+from core.observability.activity_metrics import (
+    ActivityMetricsInterceptor,
+    ContextThreadPoolExecutor,
+)
+from core.observability.tracing import configure_tracing
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.search.model_identity import EmbeddingModelMismatchError
 from core.settings import ConfigurationError, Settings, get_settings
@@ -77,6 +84,12 @@ def build_worker(
         workflows=[IngestDocumentWorkflow, ReindexWorkflow, ReindexDocumentWorkflow],
         activities=[*activities.all(), *reindex.all()],
         activity_executor=executor,
+        # Step durations, retries and failures (core/observability); the client's tracing
+        # interceptor, when on, is added by the SDK itself.
+        interceptors=[ActivityMetricsInterceptor()],
+        # An eagerly started activity skips the server's matching, and with it the round-robin
+        # of fairness keys: a principal with many workflows would keep every slot.
+        disable_eager_activity_execution=resources.settings.fair_shares,
         max_concurrent_activities=ACTIVITY_THREADS,
         # Heartbeats carry cancellation, and how far a step got (the progress status reads
         # show): send them often, so a cancel lands within a second and progress moves twice
@@ -96,12 +109,17 @@ async def run_worker(settings: Settings) -> None:
     # settings that no longer match the active version are reported with what to do.
     await asyncio.to_thread(report_index, resources)
     start_ingestion_processes(resources)
+    configure_tracing(settings, service_name="docchat-worker")
+    if settings.worker_metrics_port is not None:
+        # Prometheus scrapes each worker here: its step histograms and counters live in it.
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+        log.info("metrics on port %d", settings.worker_metrics_port)
     client = await connect_temporal(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+    with ContextThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(
             client, resources, executor=executor, task_queue=settings.temporal_task_queue
         )
@@ -122,7 +140,8 @@ def main() -> None:
         settings = get_settings()
     except ConfigurationError as exc:
         sys.exit(f"docchat worker: {exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    log_context.install()
+    logging.basicConfig(level=settings.log_level.upper(), format=log_context.LOG_FORMAT)
     try:
         asyncio.run(run_worker(settings))
     except QdrantFolderInUseError as exc:

@@ -6,17 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import REGISTRY
 
 from api.access_log import install_redaction
 from api.envelope import error_responses
 from api.errors import install_error_handlers
 from api.guard import BrowserGuard
 from api.limits import RequestSizeLimit
-from api.routes import chat, documents, health, index, pages, processing, search, web
+from api.observability import RequestMetrics, fastapi_telemetry
+from api.routes import chat, documents, health, index, metrics, pages, processing, search, web
 from api.services import Services
 from core.auth import Authenticator
 from core.chat.ask_limits import AskLimiter
@@ -27,6 +28,11 @@ from core.ingestion import IngestionService
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
 from core.local_qdrant import LocalQdrantClaim
+from core.observability import log_context
+from core.observability.activity_metrics import ContextThreadPoolExecutor
+from core.observability.backlog import QueueCollector
+from core.observability.metrics import WEBSOCKET_CONNECTIONS
+from core.observability.tracing import configure_tracing, tracing_enabled
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.settings import Settings, get_settings
 from core.sweeper import start_sweeper_for
@@ -56,6 +62,8 @@ def create_app(
     settings = settings or get_settings()
     if problem := settings.exposure_problem():
         raise RuntimeError(problem)
+    log_context.install()
+    configure_tracing(settings, service_name="docchat-api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +96,11 @@ def create_app(
             stack.push_async_callback(ingestion.aclose)
             await chat_service.start()
             stack.push_async_callback(chat_service.stop)
+            # Read per scrape: the queue from SQL, the sockets from this process's manager.
+            queue_metrics = QueueCollector(resources.engine)
+            REGISTRY.register(queue_metrics)
+            stack.callback(REGISTRY.unregister, queue_metrics)
+            WEBSOCKET_CONNECTIONS.set_function(lambda: chat_service.connections.count())
             if settings.embedded_worker:
                 # Imported here: only the embedded mode pulls worker code into the API process.
                 from worker import (
@@ -100,7 +113,9 @@ def create_app(
                 # Settings that no longer match the active index version: said at start-up.
                 await asyncio.to_thread(report_index, resources, strict=False)
                 start_ingestion_processes(resources)
-                executor = stack.enter_context(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
+                executor = stack.enter_context(
+                    ContextThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
+                )
                 worker = build_worker(
                     client, resources, executor=executor, task_queue=settings.temporal_task_queue
                 )
@@ -119,6 +134,7 @@ def create_app(
         summary="Durable document ingestion and chat over your documents.",
         version="0.1.0",
         lifespan=lifespan,
+        telemetry=fastapi_telemetry(tracing=tracing_enabled(settings)),
         docs_url="/api/docs",
         redoc_url="/api/redoc",
         openapi_url="/api/openapi.json",
@@ -154,7 +170,10 @@ def create_app(
         loopback_only=not settings.api_keys,
         allowed_origins=settings.cors_origins,
     )
+    # Outermost of all: refused requests are timed too.
+    app.add_middleware(RequestMetrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(processing.router)
     app.include_router(search.router)  # before documents: /docs/search is not a document id
     app.include_router(documents.router)

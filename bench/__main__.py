@@ -22,7 +22,7 @@ from bench.procstat import raise_open_files_limit
 from bench.report import print_report, ratios, targets, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("ingestion", "reindex", "retrieval", "live", "answers", "formats")
+SECTIONS = ("ingestion", "reindex", "retrieval", "live", "answers", "formats", "fairness")
 NAMES = {
     "a": "(a) docchat API + Temporal, end to end",
     "b": "(b) docchat code in-process",
@@ -31,6 +31,7 @@ NAMES = {
     "answers": "answers: key facts, citations, time to first chunk",
     "formats": "formats: throughput per format, OCR pages/s, OCR twin recall",
     "reindex": "re-index throughput next to first-time ingestion",
+    "fairness": "fairness: one small document with another principal's backlog queued",
 }
 CHILD_TIMEOUT_S = 3 * 3600
 
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             results["answers"] = run_child("answers", args, Path(tmp), logs)
         if "formats" in sections:
             results["formats"] = run_child("formats", args, Path(tmp), logs)
+        if "fairness" in sections:
+            results["fairness"] = run_child("fairness", args, Path(tmp), logs)
     results["targets"] = targets(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))

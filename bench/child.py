@@ -1,7 +1,8 @@
 """One benchmark in its own process, so its peak memory and model load are its own.
 
-python -m bench.child {a,b,c,live,answers,reindex,formats} --corpus DIR --workdir DIR --logs DIR
-    --out FILE [--formats DIR]
+python -m bench.child NAME --corpus DIR --workdir DIR --logs DIR --out FILE [--formats DIR]
+
+NAME is one of BENCHMARKS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,17 @@ from typing import Any
 from bench.corpus import DEFAULT_FORMATS, list_pdfs
 from bench.procstat import own_peak_rss_mb, raise_open_files_limit
 from bench.retrieval import load_questions
+
+BENCHMARKS = (
+    "a",
+    "b",
+    "c",
+    "live",
+    "answers",
+    "reindex",
+    "formats",
+    "fairness",
+)
 
 
 def run(
@@ -54,6 +66,10 @@ def run(
         from bench.reindex import run_reindex
 
         result = run_reindex(files, workdir)
+    elif name == "fairness":
+        from bench.fairness import run as run_fairness
+
+        return run_fairness(workdir, quick=quick)
     elif name == "live":
         from bench.live import run_live
 
@@ -66,7 +82,9 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
-    parser.add_argument("name", choices=["a", "b", "c", "live", "answers", "reindex", "formats"])
+    parser.add_argument(
+        "name", choices=["a", "b", "c", "live", "answers", "reindex", "formats", "fairness"]
+    )
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--logs", type=Path, required=True)

@@ -22,10 +22,16 @@ import httpx
 from temporalio.client import Client
 
 from bench.corpus import REPO
+from core.temporal import fairness_dev_server_args
 
 HOST = "127.0.0.1"
 # The dev server's default poll rate adds ~40 ms to every workflow task (see scripts/run_local.py).
-FAST_DEV_SERVER = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+# Fair shares on, as in deploy/temporal/dynamicconfig (docs/observability.md).
+FAST_DEV_SERVER = [
+    "--dynamic-config-value",
+    "history.transferProcessorMaxPollRPS=1000",
+    *fairness_dev_server_args(),
+]
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 START_TIMEOUT_S = 120.0
 

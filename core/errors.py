@@ -65,3 +65,9 @@ class ServiceUnavailableError(AppError):
 class UnauthorizedError(AppError):
     error_code = "unauthorized"
     status_code = 401
+
+
+class TooManyRequestsError(AppError):
+    """429: come back later; ``details.retry_after_seconds`` becomes the Retry-After header."""
+
+    status_code = 429

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
@@ -23,12 +24,20 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
 )
+from temporalio.common import Priority
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import tasks
 from core.closed_tasks import closed_progress, needs_repair
-from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from core.errors import (
+    ConflictError,
+    NotFoundError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+)
 from core.models import Document, DocumentStatus, FileProcessingTask, ProcessingState
+from core.observability.backlog import unfinished_count
+from core.observability.metrics import UPLOADS_REFUSED
 from core.progress_cache import ProgressCache
 from core.runtime import Resources, ingest_options
 from core.task_history import TaskHistory, summarize
@@ -156,6 +165,28 @@ class IngestionService:
     def _engine(self) -> Engine:
         return self._resources.engine
 
+    async def admit(self, *, owner: str) -> None:
+        """Backpressure: refuse (429, before the body is read) a principal whose unfinished
+        documents reached ``max_unfinished_per_principal``; the others are not slowed."""
+        settings = self._resources.settings
+        cap = settings.max_unfinished_per_principal
+        if cap <= 0:
+            return
+        unfinished = await asyncio.to_thread(unfinished_count, self._engine, owner=owner)
+        if unfinished < cap:
+            return
+        UPLOADS_REFUSED.inc()
+        raise TooManyRequestsError(
+            f"{unfinished} of your documents are still being ingested (the cap is {cap}): "
+            "upload more once some have finished.",
+            error_code="ingest_backlog_full",
+            details={
+                "unfinished": unfinished,
+                "limit": cap,
+                "retry_after_seconds": settings.backlog_retry_after_seconds,
+            },
+        )
+
     async def start(self, received: ReceivedFile, *, owner: str) -> StartedTask:
         """Start ingesting ``received``, or answer with the document that has the same bytes."""
         try:
@@ -218,6 +249,8 @@ class IngestionService:
                 IngestInput(task.id, document.id, ingest_options(self._resources.settings)),
                 id=task.workflow_id,
                 task_queue=self._resources.settings.temporal_task_queue,
+                # Inherited by every activity: Temporal dispatches principals round-robin.
+                priority=fair_share_priority(owner, enabled=self._resources.settings.fair_shares),
             )
         except RPCError as exc:
             # Nothing half-made stays behind: the client can simply upload again.
@@ -533,6 +566,17 @@ class IngestionService:
             if view.ended:
                 return
             await asyncio.sleep(0.25)
+
+
+def fair_share_priority(owner: str, *, enabled: bool) -> Priority:
+    """The principal as the fairness key (Temporal keeps at most 64 bytes of it: a longer
+    one is shortened to a digest, still one key per principal)."""
+    if not enabled:
+        return Priority.default
+    key = owner
+    if len(key.encode()) > 64:
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:48]
+    return Priority(fairness_key=key)
 
 
 async def _wait_closed(handle: WorkflowHandle[Any, Any]) -> None:

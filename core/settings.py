@@ -178,6 +178,29 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=64_000_000, ge=1024)
     # --- end formats ---
 
+    # --- Observability, fair shares and backpressure (issue 20; docs/observability.md) ---
+    # Traces go over OTLP/HTTP to this collector (base URL, /v1/traces is added); the standard
+    # OTEL_EXPORTER_OTLP_ENDPOINT works too. Neither set: no traces.
+    otlp_endpoint: str | None = None
+    # Trace with whatever tracer provider the process has (tests' in-memory one), no export.
+    tracing: bool = False
+    # A worker serves docchat's metrics at http://<host>:<port>/metrics (unset: none).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "0.0.0.0"
+    # The Temporal SDK's own metrics (pollers, slots, latencies) on this port (unset: none).
+    temporal_sdk_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # GET /metrics on the API: "open" (anyone who reaches the API), "key" (an API key, as
+    # every route; Prometheus sends it as a bearer token), "off" (404).
+    metrics_access: Literal["open", "key", "off"] = "open"
+    # Fair shares: each principal's workflows and activities carry its fairness key, and a
+    # Temporal server with fairness on dispatches the principals' tasks round-robin.
+    fair_shares: bool = True
+    # Backpressure: a principal with this many unfinished (queued or running) documents gets
+    # 429 ingest_backlog_full with Retry-After; 0 = no cap.
+    max_unfinished_per_principal: int = Field(default=1000, ge=0)
+    backlog_retry_after_seconds: float = Field(default=30.0, gt=0)
+    # --- end observability ---
+
     @field_validator("data_dir", "uploads_dir", "artifacts_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
@@ -190,7 +213,15 @@ class Settings(BaseSettings):
     def _blank_key_is_unset(cls, value: Any) -> Any:
         return checks.optional(value)
 
-    @field_validator("database_url", "broadcast_url", "qdrant_url", mode="before")
+    @field_validator(
+        "database_url",
+        "broadcast_url",
+        "qdrant_url",
+        "otlp_endpoint",
+        "worker_metrics_port",
+        "temporal_sdk_metrics_port",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return checks.optional(value)

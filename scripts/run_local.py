@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core.settings import Settings  # noqa: E402
+from core.temporal import fairness_dev_server_args  # noqa: E402
 
 UI_PORT = 8233
 
@@ -49,6 +50,8 @@ def start_temporal(settings: Settings) -> subprocess.Popen[bytes] | None:
         "--log-level", "warn",
         # The default poll limit adds ~40 ms to every workflow task.
         "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+        # Fair shares: principals' tasks dispatched round-robin (docs/observability.md).
+        *fairness_dev_server_args(),
     ]  # fmt: skip
     log = (settings.data_dir / "temporal.log").open("ab")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

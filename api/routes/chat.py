@@ -24,7 +24,7 @@ from api.deps import (
     get_principal,
 )
 from api.envelope import Envelope, ErrorDetail, error_responses, ok
-from core.chat import store
+from core.chat import answer_timing, store
 from core.chat.answers import ChatSessionNotFoundError, Question
 from core.chat.connections import CLOSE_SESSION_NOT_FOUND, Connection
 from core.chat.limits import (
@@ -348,7 +348,8 @@ class AnswerRelay:
         session_id = self._question.session_id
         reply_to: int | None = None
         try:
-            async with contextlib.aclosing(self._chat.answers.run(self._question)) as events:
+            answer = answer_timing.timed(self._chat.answers.run(self._question))
+            async with contextlib.aclosing(answer) as events:
                 async for event in events:
                     if isinstance(event, MessageEvent):
                         reply_to = event.message.id

@@ -38,7 +38,7 @@ _MULTIPART_BODY = {
     openapi_extra=_MULTIPART_BODY,
     responses={
         200: {"model": UploadEnvelope, "description": "The same bytes were uploaded before"},
-        **error_responses(415, 503),
+        **error_responses(415, 429, 503),
     },
     summary="Upload a PDF; ingestion runs as a durable workflow",
     description="Answers 202 with the new task, or 200 with `duplicate: true` and the existing "
@@ -51,6 +51,7 @@ async def upload_file_async(
     settings: SettingsDep,
     owner: PrincipalDep,
 ) -> UploadEnvelope:
+    await ingestion.admit(owner=owner)  # 429 before a byte of a refused upload is stored
     received = await receive_pdf(
         request.stream(),
         request.headers.get("content-type"),
