@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from core import migrate, offload
+from core import migrate, offload, tasks
 from core.db import make_engine
 from core.embeddings import Embedder
 from core.search.model_identity import ModelIdentity
@@ -55,6 +55,8 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
         collection=settings.qdrant_collection,
         model=ModelIdentity.of(settings.embedding_model_path),
     )
+    # Reads show one version of a document that is being replaced (core.tasks, docs/replace.md).
+    vectors.generations = lambda owner: tasks.replaced_generations(engine, owner)
     return Resources(
         settings=settings,
         engine=engine,
@@ -73,6 +75,7 @@ def ingest_options(settings: Settings) -> IngestOptions:
         max_attempts=settings.activity_max_attempts,
         heartbeat_timeout_seconds=settings.activity_heartbeat_timeout_seconds,
         failed_retention_hours=settings.failed_task_retention_hours,
+        replace_grace_seconds=settings.replace_grace_seconds,
     )
 
 

@@ -34,8 +34,19 @@ MIN_SIDE_LIMIT = 40
 RRF_K = 2
 
 
-def point_id(document_id: str, chunk_index: int) -> str:
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{document_id}:{chunk_index}"))
+def point_id(document_id: str, chunk_index: int, generation: int = 0) -> str:
+    # A document's first version keeps the ids points had before versions existed.
+    name = (
+        f"{document_id}:{chunk_index}"
+        if not generation
+        else f"{document_id}:{generation}:{chunk_index}"
+    )
+    return str(uuid.uuid5(POINT_NAMESPACE, name))
+
+
+# ``(document id, generation shown)`` of the documents that may have vectors of two versions
+# now, for the searcher ``owner`` (None: anyone's): see ``VectorStore.generations``.
+ReplacedGenerations = Callable[[str | None], Sequence[tuple[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,9 @@ class VectorStore:
         # Local mode is a single-process SQLite store; serialise access from worker threads.
         self._lock = threading.RLock()
         self._ensured = False
+        # Set by the process's resources (core.runtime): which documents are being replaced,
+        # so reads show only their current version. None: no document ever is.
+        self.generations: ReplacedGenerations | None = None
 
     @classmethod
     def connect(
@@ -155,6 +169,7 @@ class VectorStore:
         owner: str,
         chunks: Sequence[Chunk],
         vectors: Sequence[Sequence[float]],
+        generation: int = 0,
     ) -> int:
         self.ensure_collection()
         points = []
@@ -169,7 +184,7 @@ class VectorStore:
                 named[layout.KEYWORD] = _sparse(keywords)
             points.append(
                 models.PointStruct(
-                    id=point_id(document_id, chunk.index),
+                    id=point_id(document_id, chunk.index, generation),
                     vector=named,
                     payload={
                         "document_id": document_id,
@@ -179,6 +194,7 @@ class VectorStore:
                         "label": location_label(chunk.page, chunk.label),
                         "chunk_index": chunk.index,
                         "text": chunk.text,
+                        "generation": generation,
                     },
                 )
             )
@@ -187,12 +203,52 @@ class VectorStore:
         return len(points)
 
     def count(self, document_id: str) -> int:
+        """The vectors of the document's version that search shows."""
+        self.ensure_collection()
+        where = self._visible(_documents_filter([document_id]), None)
+        with self._lock:
+            result = self._client.count(self._collection, count_filter=where, exact=True)
+        return result.count
+
+    def count_all_versions(self, document_id: str) -> int:
         self.ensure_collection()
         with self._lock:
             result = self._client.count(
                 self._collection, count_filter=_documents_filter([document_id]), exact=True
             )
         return result.count
+
+    def delete_generation(self, document_id: str, generation: int) -> None:
+        """Remove one version's vectors (a new version that failed or was cancelled)."""
+        self._delete(models.Filter(must=[_document_is(document_id), _generation_is(generation)]))
+
+    def delete_other_generations(self, document_id: str, keep: int) -> None:
+        """Remove every version's vectors but ``keep``'s (the old one, once replaced)."""
+        self._delete(
+            models.Filter(must=[_document_is(document_id)], must_not=[_generation_is(keep)])
+        )
+
+    def _delete(self, where: models.Filter) -> None:
+        self.ensure_collection()
+        with self._lock:
+            self._client.delete(
+                self._collection, points_selector=models.FilterSelector(filter=where), wait=True
+            )
+
+    def _visible(self, where: models.Filter | None, owner: str | None) -> models.Filter | None:
+        """``where``, less the points of versions search must not see: a document being
+        replaced shows the generation its row names, never the other one (before the switch
+        the new one is hidden, after it the old one, until its points are removed)."""
+        replaced = self.generations(owner) if self.generations is not None else ()
+        if not replaced:
+            return where
+        hidden: list[models.Condition] = [
+            models.Filter(must=[_document_is(document_id)], must_not=[_generation_is(shown)])
+            for document_id, shown in replaced
+        ]
+        if where is None:
+            return models.Filter(must_not=hidden)
+        return where.model_copy(update={"must_not": [*(where.must_not or []), *hidden]})
 
     def delete_document(self, document_id: str) -> None:
         self.ensure_collection()
@@ -223,7 +279,7 @@ class VectorStore:
         query uses (same ranking, half the scoring).
         """
         self.ensure_collection()
-        where = _filter(document_ids, owner)
+        where = self._visible(_filter(document_ids, owner), owner)
         keywords = query_vector(text) if text is not None and retrieval != "dense" else None
         embedded = list(vector) if vector is not None else None
         # In keyword mode an embedded query only serves to report each hit's cosine.
@@ -290,7 +346,7 @@ class VectorStore:
         if not chunk_indexes:
             return {}
         self.ensure_collection()
-        where = _filter([document_id], owner)
+        where = self._visible(_filter([document_id], owner), owner)
         assert where is not None and isinstance(where.must, list)
         where.must.append(
             models.FieldCondition(key="chunk_index", match=models.MatchAny(any=list(chunk_indexes)))
@@ -370,6 +426,20 @@ def _filter(document_ids: Sequence[str] | None, owner: str | None) -> models.Fil
     if owner is not None:
         conditions.append(models.FieldCondition(key="owner", match=models.MatchValue(value=owner)))
     return models.Filter(must=conditions) if conditions else None
+
+
+def _document_is(document_id: str) -> models.FieldCondition:
+    return models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))
+
+
+def _generation_is(generation: int) -> models.Condition:
+    match = models.FieldCondition(key="generation", match=models.MatchValue(value=generation))
+    if generation:
+        return match
+    # Points stored before versions existed carry no generation: they are the first, 0.
+    return models.Filter(
+        should=[match, models.IsEmptyCondition(is_empty=models.PayloadField(key="generation"))]
+    )
 
 
 def _documents_filter(document_ids: Sequence[str]) -> models.Filter:
