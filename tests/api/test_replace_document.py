@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 import pypdf
+from temporalio.testing import WorkflowEnvironment
 
 from core import tasks
 from core.embeddings import Embedder
 from core.settings import Settings
-from tests.helpers import api_client, wait_for_status
+from tests.helpers import api_client, stack_settings, wait_for_status
 from tests.pdfs import text_pdf
 
 EDITED_PAGE = 7
@@ -152,3 +153,96 @@ def _stored_name(services: Any, document_id: str) -> str:
     document = tasks.get_document(services.resources.engine, document_id)
     assert document is not None
     return str(document.stored_name)
+
+
+ALICE_KEY = "alice-0123456789abcdef0123456789"
+BOB_KEY = "bob-0123456789abcdef0123456789ab"
+ALICE = {"Authorization": f"Bearer {ALICE_KEY}"}
+BOB = {"Authorization": f"Bearer {BOB_KEY}"}
+
+
+async def test_refused_and_failed_new_versions_lose_nothing(
+    tmp_path: Path, temporal_env: WorkflowEnvironment, embedder: Embedder, corpus: Path
+) -> None:
+    settings = stack_settings(
+        tmp_path / "data",
+        temporal_env,
+        activity_max_attempts=2,
+        api_keys={ALICE_KEY: "alice", BOB_KEY: "bob"},
+        replace_grace_seconds=0.5,
+    )
+    original = (corpus / "multicolumn.pdf").read_bytes()
+    other = (corpus / "minimal-document.pdf").read_bytes()
+    async with api_client(settings, embedder) as client:
+        client.headers.update(ALICE)
+        accepted = await _ingest(client, "multicolumn.pdf", original)
+        document_id = accepted["document_id"]
+        other_id = (await _ingest(client, "minimal.pdf", other))["document_id"]
+        services = _services(client)
+        before = (await client.get(f"/docs/{document_id}")).json()["data"]
+        chunks_before = services.resources.storage.read_chunks(document_id)
+        uploads_before = sorted(p.name for p in settings.uploads_dir.iterdir())
+
+        async def unchanged() -> None:
+            now = (await client.get(f"/docs/{document_id}")).json()["data"]
+            assert {k: now[k] for k in ("generation", "sha256", "filename", "vector_count")} == {
+                k: before[k] for k in ("generation", "sha256", "filename", "vector_count")
+            }
+            assert not now["replacing"]
+            assert services.resources.vectors.count_all_versions(document_id) == now["chunk_count"]
+            assert services.resources.storage.read_chunks(document_id) == chunks_before
+            assert sorted(p.name for p in settings.uploads_dir.iterdir()) == uploads_before
+
+        unknown = await _put(client, "no-such-document", "x.pdf", other)
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["error_code"] == "document_not_found"
+
+        not_bobs = await client.put(
+            f"/docs/{document_id}/file",
+            files={"file": ("x.pdf", other, "application/pdf")},
+            headers=BOB,
+        )
+        assert not_bobs.status_code == 404
+        assert not_bobs.json()["error"]["error_code"] == "document_not_found"
+
+        unsupported = await _put(client, document_id, "x.pdf", bytes(range(256)) * 4)
+        assert unsupported.status_code == 415
+        assert unsupported.json()["error"]["error_code"] == "unsupported_format"
+
+        duplicate = await _put(client, document_id, "x.pdf", other)
+        assert duplicate.status_code == 409
+        assert duplicate.json()["error"]["error_code"] == "duplicate_document"
+        assert duplicate.json()["error"]["details"]["document_id"] == other_id
+
+        same = await _put(client, document_id, "again.pdf", original)
+        assert same.status_code == 200 and same.json()["data"]["duplicate"] is True
+        await unchanged()
+
+        # Passes the format check, fails in the workflow for good: only the new version goes.
+        broken = await _put(client, document_id, "broken.pdf", b"%PDF-1.4\n" + b"\x00junk" * 64)
+        assert broken.status_code == 202, broken.text
+        failed, _ = await wait_for_status(client, broken.json()["task_id"])
+        assert failed["status"] == "failed" and failed["retryable"] is False, failed
+        await unchanged()
+        assert not (settings.artifacts_dir / document_id / "generations").exists()
+
+        # The upload form names the document it replaces; a second version meanwhile waits.
+        edited = text_pdf([["Capitals of Europe, revised.", "Paris is the capital of France."]])
+        named = await client.post(
+            "/docs/upload_file_async",
+            files={"file": ("revised.pdf", edited, "application/pdf")},
+            data={"replaces": document_id},
+        )
+        assert named.status_code == 202, named.text
+        assert named.json()["document_id"] == document_id
+        busy = await _put(client, document_id, "third.pdf", text_pdf([["A third version."]]))
+        assert busy.status_code == 409
+        assert busy.json()["error"]["error_code"] == "document_busy"
+        done, _ = await wait_for_status(client, named.json()["task_id"])
+        assert done["status"] == "completed", done
+        after = await _settled(client, document_id)
+        assert after["generation"] == 1 and after["filename"] == "revised.pdf"
+        assert after["vector_count"] == after["chunk_count"] >= 1
+        hits = (await client.get("/docs/search", params={"q": "capital of France"})).json()
+        texts = [hit["text"] for hit in hits["data"] if hit["document_id"] == document_id]
+        assert texts and all("revised" in t or "Paris" in t for t in texts)
