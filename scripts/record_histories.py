@@ -140,11 +140,11 @@ class RecordGate:
         real = tasks.record_progress
         gate = self
 
-        def gated(engine: Any, task_id: str, progress: Progress) -> None:
+        def gated(engine: Any, task_id: str, progress: Progress, **kwargs: Any) -> None:
             if gate.hold and progress.status == Status.COMPLETED:
                 gate.held.set()
                 gate.release.wait(120)
-            real(engine, task_id, progress)
+            real(engine, task_id, progress, **kwargs)
 
         setattr(tasks, "record_progress", gated)  # noqa: B010
 
