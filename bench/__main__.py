@@ -22,13 +22,14 @@ from bench.procstat import raise_open_files_limit
 from bench.report import print_report, ratios, targets, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("ingestion", "retrieval", "live", "answers")
+SECTIONS = ("ingestion", "retrieval", "live", "answers", "replace")
 NAMES = {
     "a": "(a) docchat API + Temporal, end to end",
     "b": "(b) docchat code in-process",
     "c": "(c) LangChain baseline",
     "live": "live paths",
     "answers": "answers: key facts, citations, time to first chunk",
+    "replace": "a new version of a long document, one page edited",
 }
 CHILD_TIMEOUT_S = 3 * 3600
 
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             results["live"] = run_child("live", args, Path(tmp), logs)
         if "answers" in sections:
             results["answers"] = run_child("answers", args, Path(tmp), logs)
+        if "replace" in sections:
+            results["replace"] = run_child("replace", args, Path(tmp), logs)
     results["targets"] = targets(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))

@@ -1,6 +1,6 @@
 """One benchmark in its own process, so its peak memory and model load are its own.
 
-python -m bench.child {a,b,c,live,answers} --corpus DIR --workdir DIR --logs DIR --out FILE
+python -m bench.child {a,b,c,live,answers,replace} --corpus DIR --workdir DIR --logs DIR --out FILE
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ def run(
         from bench.answers import run_answers
 
         result = run_answers(files, workdir, questions=questions, modes=modes.split(","))
+    elif name == "replace":
+        from bench.replace import run_replace
+
+        result = run_replace(corpus, workdir, logs, quick=quick)
     elif name == "live":
         from bench.live import run_live
 
@@ -50,7 +54,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
-    parser.add_argument("name", choices=["a", "b", "c", "live", "answers"])
+    parser.add_argument("name", choices=["a", "b", "c", "live", "answers", "replace"])
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--logs", type=Path, required=True)
