@@ -32,9 +32,7 @@ def upgrade() -> None:
         "document",
         sa.Column("replacing", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
-    op.add_column(
-        "document", sa.Column("pending_stored_name", sa.String(length=64), nullable=True)
-    )
+    op.add_column("document", sa.Column("pending_stored_name", sa.String(length=64), nullable=True))
     op.add_column(
         "fileprocessingtask",
         sa.Column("chunks_reused", sa.Integer(), nullable=False, server_default="0"),
