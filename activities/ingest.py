@@ -297,6 +297,18 @@ class IngestActivities:
         written = done = 0
         hashes = [text_hash(chunk.text) for chunk in chunks]
         known = cache.get_many(self._version_key, hashes) if cache is not None else {}
+        if target.previous is not None:
+            # A new version: what the cache lacks, the current version's points may have.
+            unknown = [
+                chunk.text for chunk, key in zip(chunks, hashes, strict=True) if key not in known
+            ]
+            stored = self._deps.vectors.vectors_of_texts(
+                target.document_id, target.previous, unknown
+            )
+            found = {text_hash(text): vector for text, vector in stored.items()}
+            if cache is not None:
+                cache.put_many(self._version_key, found)
+            known.update(found)
 
         def store(batch: list[int], vectors: list[list[float]]) -> None:
             nonlocal written, done
@@ -438,12 +450,20 @@ class _Target:
     filename: str
     owner: str
     generation: int
+    # The version search shows, when this is a new one: its points may hold reusable vectors.
+    previous: int | None = None
 
     @classmethod
     def of(cls, document: Document, replacement: Replacement | None) -> _Target:
         if replacement is None:
             return cls(document.id, document.filename, document.owner, document.generation)
-        return cls(document.id, replacement.filename, document.owner, replacement.generation)
+        return cls(
+            document.id,
+            replacement.filename,
+            document.owner,
+            replacement.generation,
+            previous=document.generation,
+        )
 
 
 def _artifacts_key(document_id: str, replacement: Replacement | None) -> str:

@@ -218,6 +218,45 @@ class VectorStore:
             )
         return result.count
 
+    def vectors_of_texts(
+        self, document_id: str, generation: int, texts: Sequence[str]
+    ) -> dict[str, list[float]]:
+        """``{chunk text: dense vector}`` of those ``texts`` that chunks of the document's
+        version ``generation`` have: a new version reuses them even where the embedding cache
+        has none (vectors stored before the cache, or by another worker host)."""
+        wanted = sorted(set(texts))
+        if not wanted:
+            return {}
+        self.ensure_collection()
+        where = models.Filter(
+            must=[
+                _document_is(document_id),
+                _generation_is(generation),
+                models.FieldCondition(key="text", match=models.MatchAny(any=wanted)),
+            ]
+        )
+        found: dict[str, list[float]] = {}
+        offset = None
+        with self._lock:
+            while True:
+                records, offset = self._client.scroll(
+                    self._collection,
+                    scroll_filter=where,
+                    limit=256,
+                    offset=offset,
+                    with_payload=["text"],
+                    with_vectors=[layout.DENSE],
+                )
+                for record in records:
+                    dense = (
+                        record.vector.get(layout.DENSE) if isinstance(record.vector, dict) else None
+                    )
+                    if isinstance(dense, list) and dense and isinstance(dense[0], float):
+                        text = str((record.payload or {})["text"])
+                        found[text] = [float(x) for x in dense if isinstance(x, float)]
+                if offset is None:
+                    return found
+
     def delete_generation(self, document_id: str, generation: int) -> None:
         """Remove one version's vectors (a new version that failed or was cancelled)."""
         self._delete(models.Filter(must=[_document_is(document_id), _generation_is(generation)]))

@@ -515,7 +515,8 @@ function documentRow(doc) {
     }
     await loadDocuments();
   });
-  if (doc.status === "ready" && !doc.replacing) actions.append(replaceButton(doc));
+  // While a new version is made the server answers document_busy, shown like any error.
+  if (doc.status === "ready") actions.append(replaceButton(doc));
   actions.append(remove);
   row.append(actions);
   return row;

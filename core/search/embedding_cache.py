@@ -3,8 +3,8 @@ change is never embedded twice: a new version of a document embeds only its chan
 and a re-index whose model is unchanged (a chunker-only change) reuses every chunk it finds.
 
 The cache is a SQLite file per worker host (``<data_dir>/embedding-cache.sqlite``): a miss only
-costs an embedding, so hosts need not share it. Vectors are stored as float32, exactly the
-precision the model computes them in, so a cached vector equals a freshly embedded one.
+costs an embedding, so hosts need not share it. Vectors are stored as the 64-bit floats the
+embedder hands over, so a cached vector is bit for bit the one stored the first time.
 """
 
 from __future__ import annotations
@@ -101,10 +101,10 @@ class EmbeddingCache:
 
 
 def _encode(vector: Sequence[float]) -> bytes:
-    return array("f", vector).tobytes()
+    return array("d", vector).tobytes()
 
 
 def _decode(blob: bytes) -> list[float]:
-    values = array("f")
+    values = array("d")
     values.frombytes(blob)
     return values.tolist()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core import tasks
 from core.embeddings import Embedder
+from core.search.embedding_cache import CACHE_FILE
 from core.settings import Settings
 from tests.helpers import api_client, stack_settings, wait_for_status
 from tests.pdfs import text_pdf
@@ -94,6 +96,12 @@ async def test_editing_one_page_embeds_only_that_pages_chunks_and_search_sees_on
         old_texts = {chunk.text for chunk in storage.read_chunks(document_id)}
         old_count = vectors.count(document_id)
         assert old_count == len(old_texts) > 20
+
+        # As if the first version had been stored before the embedding cache existed: its
+        # unchanged chunks' vectors come straight from its points in Qdrant.
+        cache = services.resources.settings.data_dir / CACHE_FILE
+        with sqlite3.connect(cache) as db:
+            db.execute("DELETE FROM vectors")
 
         query = embedder.embed_query("zebrafish colony census water temperature")
         seen: list[frozenset[str]] = []
