@@ -24,8 +24,12 @@ def test_a_second_vectorize_reuses_every_cached_vector(stack: Stack, corpus: Pat
     vectors.delete_document(document.id)
     again = stack.run(stack.activities.vectorize_chunks, job)
     assert (again.vectors, again.embedded, again.reused) == (count, 0, count)
-    # The very vectors the model made the first time, chunk by chunk.
-    assert dict(zip(*vectors.export_chunks(), strict=True)) == before
+    # The vectors the model made the first time, chunk by chunk (to the store's float32
+    # rounding: Qdrant normalises each vector it is given for cosine).
+    after = dict(zip(*vectors.export_chunks(), strict=True))
+    assert after.keys() == before.keys()
+    for text, vector in after.items():
+        assert max(abs(a - b) for a, b in zip(vector, before[text], strict=True)) < 1e-6
     assert len(before) == len(
         {chunk.text for chunk in stack.resources.storage.read_chunks(document.id)}
     )
