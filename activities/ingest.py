@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine
@@ -30,6 +31,7 @@ from core.extraction import ExtractionLimits
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
 from core.runtime import Resources
+from core.search.embedding_cache import CACHE_FILE, EmbeddingCache, index_version_key, text_hash
 from core.search.index_versions import IndexVersions
 from core.storage import Chunk, DocumentStorage, PageText
 from core.vectorstore import VectorStore
@@ -39,6 +41,8 @@ from workflows.contracts import (
     ChunkResult,
     ExtractInput,
     ExtractResult,
+    IngestInput,
+    Replacement,
     Step,
     TaskState,
     ValidateInput,
@@ -101,6 +105,9 @@ class IngestDependencies:
         spec = self.versions.active().spec
         return spec.chunk_tokens, spec.overlap_tokens
 
+    # Vectors of chunk texts embedded before (None: embed every chunk).
+    cache: EmbeddingCache | None = None
+
     def extraction_limits(self) -> ExtractionLimits:
         return replace(self.formats, max_units=self.max_pages, max_chars=self.max_extracted_chars)
 
@@ -118,12 +125,29 @@ class IngestDependencies:
             max_extracted_chars=settings.max_extracted_chars,
             formats=ExtractionLimits.from_settings(settings),
             versions=resources.versions,
+            cache=EmbeddingCache(settings.data_dir / CACHE_FILE),
         )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What one vectorize call wrote: vectors, of which embedded now or reused."""
+
+    vectors: int
+    embedded: int
+    reused: int
 
 
 class IngestActivities:
     def __init__(self, deps: IngestDependencies) -> None:
         self._deps = deps
+        # The one place the embedding cache's version key is taken (index versions replace it).
+        self._version_key = index_version_key(deps.vectors.model, deps.embedder.precision)
+
+    def _upload_path(self, document: Document, replacement: Replacement | None) -> Path:
+        """The file a step reads: a new version's own upload until it is committed."""
+        name = replacement.stored_name if replacement else document.stored_name
+        return self._deps.storage.upload_path(name)
 
     def _document(self, document_id: str) -> Document:
         document = tasks.get_document(self._deps.engine, document_id)
@@ -144,7 +168,7 @@ class IngestActivities:
     def validate_upload(self, job: ValidateInput) -> ValidateResult:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
-        path = self._deps.storage.upload_path(document.stored_name)
+        path = self._upload_path(document, job.replacement)
         # Format by content and unit count (pages, slides, sections...), in the text child,
         # never here: a hostile file can only take down the child.
         info = self._text_child(
@@ -163,7 +187,8 @@ class IngestActivities:
     def extract_pages(self, job: ExtractInput) -> ExtractResult:
         document = self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT)
-        path = self._deps.storage.upload_path(document.stored_name)
+        path = self._upload_path(document, job.replacement)
+        artifacts = _artifacts_key(job.document_id, job.replacement)
         # The text cap counts the whole document: what earlier batches found, then this batch
         # page by page, so a decompression bomb stops as soon as it passes the cap.
         # The OCR page cap counts the whole document the same way.
@@ -171,7 +196,7 @@ class IngestActivities:
         ocr_earlier = job.ocr_pages_before
         if earlier is None or ocr_earlier is None:
             # Scheduled by a workflow that does not carry the counts yet: count them here.
-            earlier, ocr_earlier = self._extracted_before(job.document_id, job.first_page)
+            earlier, ocr_earlier = self._extracted_before(artifacts, job.first_page)
         limits = self._deps.extraction_limits()
         beat = StepBeat(Step.EXTRACT, done=job.first_page - 1, total=job.page_count)
         pages: list[PageText] = []
@@ -192,11 +217,11 @@ class IngestActivities:
             characters += sum(len(page.text) for page in found)
             beat.advance(job.first_page + len(pages) - 1)
         self._document(job.document_id)  # deleted meanwhile: write nothing
-        self._deps.storage.write_pages(job.document_id, job.first_page, pages)
+        self._deps.storage.write_pages(artifacts, job.first_page, pages)
         if job.last_page == job.page_count:
             # Only the last batch sees the whole document, so whole-document checks live here.
             extraction.require_text(
-                self._deps.storage.read_pages(job.document_id),
+                self._deps.storage.read_pages(artifacts),
                 extraction.detect_format(path),
                 ocr=self._deps.formats.ocr,
             )
@@ -221,7 +246,8 @@ class IngestActivities:
     def chunk_document(self, job: ChunkInput) -> ChunkResult:
         self._document(job.document_id)
         tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
-        pages = list(self._deps.storage.read_pages(job.document_id))
+        artifacts = _artifacts_key(job.document_id, job.replacement)
+        pages = list(self._deps.storage.read_pages(artifacts))
         beat = StepBeat(Step.CHUNK, done=0, total=len(pages))
         chunks: list[Chunk] = []
         done = 0
@@ -241,7 +267,7 @@ class IngestActivities:
             done += len(group)
             beat.advance(done)
         self._document(job.document_id)  # deleted meanwhile: write nothing
-        chunk_count = self._deps.storage.write_chunks(job.document_id, chunks)
+        chunk_count = self._deps.storage.write_chunks(artifacts, chunks)
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
@@ -257,47 +283,80 @@ class IngestActivities:
         tasks.update_task_step(
             self._deps.engine, job.task_id, current_step=ProcessingStep.VECTORIZE
         )
-        chunks = self._deps.storage.read_chunks(job.document_id, job.start, job.stop)
+        artifacts = _artifacts_key(job.document_id, job.replacement)
+        chunks = self._deps.storage.read_chunks(artifacts, job.start, job.stop)
         beat = StepBeat(Step.VECTORIZE, done=job.start, total=job.chunk_count)
-        written = self._embed_and_store(document, chunks, first=job.start, beat=beat)
+        target = _Target.of(document, job.replacement)
+        stored = self._embed_and_store(target, chunks, first=job.start, beat=beat)
         tasks.update_task_step(
             self._deps.engine,
             job.task_id,
             chunks_embedded=job.stop,
             vectorization_progress=round(100.0 * job.stop / job.chunk_count, 2),
         )
-        return VectorizeResult(vectors=written)
+        return VectorizeResult(
+            vectors=stored.vectors, embedded=stored.embedded, reused=stored.reused
+        )
 
     def _embed_and_store(
-        self, document: Document, chunks: list[Chunk], *, first: int, beat: StepBeat
-    ) -> int:
-        """Embed in the embedding process a model batch per stream per call, so a cancel or a
-        dead worker is noticed between calls, and store each call's vectors while the next
-        call embeds."""
+        self, target: _Target, chunks: list[Chunk], *, first: int, beat: StepBeat
+    ) -> Stored:
+        """Store the chunks whose text has a cached vector at once; embed the others in the
+        embedding process a model batch per stream per call, so a cancel or a dead worker is
+        noticed between calls, and store each call's vectors while the next call embeds."""
         config = self._deps.embedder
+        cache = self._deps.cache
         pool = offload.embedding_work
         in_flight: deque[tuple[list[int], Future[list[list[float]]]]] = deque()
         written = done = 0
+        hashes = [text_hash(chunk.text) for chunk in chunks]
+        known = cache.get_many(self._version_key, hashes) if cache is not None else {}
+        if target.previous is not None:
+            # A new version: what the cache lacks, the current version's points may have.
+            unknown = [
+                chunk.text for chunk, key in zip(chunks, hashes, strict=True) if key not in known
+            ]
+            stored = self._deps.vectors.vectors_of_texts(
+                target.document_id, target.previous, unknown
+            )
+            found = {text_hash(text): vector for text, vector in stored.items()}
+            if cache is not None:
+                cache.put_many(self._version_key, found)
+            known.update(found)
 
-        def store_oldest() -> None:
+        def store(batch: list[int], vectors: list[list[float]]) -> None:
             nonlocal written, done
-            batch, future = in_flight.popleft()
-            vectors = pool.result(future, beat)
             written += self._deps.vectors.upsert_chunks(
-                document_id=document.id,
-                filename=document.filename,
-                owner=document.owner,
+                document_id=target.document_id,
+                filename=target.filename,
+                owner=target.owner,
                 chunks=[chunks[i] for i in batch],
                 vectors=vectors,
+                generation=target.generation,
             )
             done += len(batch)
             beat.advance(first + done)
 
-        texts = [chunk.text for chunk in chunks]
+        def store_oldest() -> None:
+            batch, future = in_flight.popleft()
+            vectors = pool.result(future, beat)
+            if cache is not None:
+                cache.put_many(
+                    self._version_key,
+                    {hashes[i]: vector for i, vector in zip(batch, vectors, strict=True)},
+                )
+            store(batch, vectors)
+
+        reused = [i for i, key in enumerate(hashes) if key in known]
+        if reused:
+            store(reused, [known[hashes[i]] for i in reused])
+        missing = [i for i, key in enumerate(hashes) if key not in known]
+        texts = [chunks[i].text for i in missing]
         try:
-            for batch in length_sorted_batches(texts, config.texts_per_call):
+            for order in length_sorted_batches(texts, config.texts_per_call):
+                batch = [missing[i] for i in order]
                 # The next call is queued before the last one is stored: the model never waits.
-                future = pool.submit(offload.embed_texts, config, [texts[i] for i in batch])
+                future = pool.submit(offload.embed_texts, config, [chunks[i].text for i in batch])
                 in_flight.append((batch, future))
                 if len(in_flight) > 1:
                     store_oldest()
@@ -306,11 +365,67 @@ class IngestActivities:
         finally:
             for _, future in in_flight:  # cancelled or failed: embed nothing nobody will store
                 future.cancel()
-        return written
+        return Stored(vectors=written, embedded=len(missing), reused=len(reused))
 
     @activity.defn(name=Activity.RECORD_STATE)
     def record_task_state(self, state: TaskState) -> None:
-        tasks.record_progress(self._deps.engine, state.task_id, state.progress)
+        tasks.record_progress(
+            self._deps.engine, state.task_id, state.progress, replacement=state.replacement
+        )
+
+    @activity.defn(name=Activity.COMMIT_REPLACEMENT)
+    @permanent_faults
+    def commit_replacement(self, job: IngestInput) -> None:
+        """Make the new version the one search shows: one SQL transaction moves the row to it
+        (searches filter by the row's generation), then its artifacts become the document's
+        and the old upload goes. Its old vectors stay for the grace period (finish)."""
+        replacement = _required(job.replacement)
+        task = tasks.get_task(self._deps.engine, job.task_id)
+        if task is None:
+            raise LookupError(f"processing task {job.task_id} no longer exists")
+        old_file = tasks.commit_replacement(
+            self._deps.engine,
+            document_id=job.document_id,
+            generation=replacement.generation,
+            filename=replacement.filename,
+            stored_name=replacement.stored_name,
+            size_bytes=replacement.size_bytes,
+            sha256=replacement.sha256,
+            page_count=task.page_count,
+            chunk_count=task.chunk_count,
+        )
+        self._deps.storage.promote_artifacts(
+            job.document_id, replacement.artifacts_key(job.document_id)
+        )
+        if old_file is not None and old_file != replacement.stored_name:
+            self._deps.storage.upload_path(old_file).unlink(missing_ok=True)
+
+    @activity.defn(name=Activity.FINISH_REPLACEMENT)
+    def finish_replacement(self, job: IngestInput) -> None:
+        """Remove the old version's vectors; the document has one version again."""
+        document = tasks.get_document(self._deps.engine, job.document_id)
+        if document is None:
+            return  # deleted meanwhile, vectors and all
+        self._deps.vectors.delete_other_generations(job.document_id, keep=document.generation)
+        tasks.end_replacement(self._deps.engine, job.document_id)
+
+    @activity.defn(name=Activity.DISCARD_REPLACEMENT)
+    def discard_replacement(self, job: IngestInput) -> None:
+        """A new version that failed or was cancelled: remove its file, artifacts and vectors;
+        the document stays as it was. One committed already (a cancel that came as the
+        commit ended) is the document now: only the old version goes."""
+        replacement = _required(job.replacement)
+        document = tasks.get_document(self._deps.engine, job.document_id)
+        if document is None:
+            self._deps.storage.upload_path(replacement.stored_name).unlink(missing_ok=True)
+            return
+        if document.generation >= replacement.generation:
+            self.finish_replacement(job)
+            return
+        self._deps.vectors.delete_generation(job.document_id, replacement.generation)
+        self._deps.storage.remove_artifacts(replacement.artifacts_key(job.document_id))
+        self._deps.storage.upload_path(replacement.stored_name).unlink(missing_ok=True)
+        tasks.end_replacement(self._deps.engine, job.document_id)
 
     @activity.defn(name=Activity.DISCARD_VECTORS)
     def discard_vectors(self, document_id: str) -> None:
@@ -335,7 +450,44 @@ class IngestActivities:
             self.record_task_state,
             self.discard_vectors,
             self.discard_document,
+            self.commit_replacement,
+            self.finish_replacement,
+            self.discard_replacement,
         ]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Whose vectors a vectorize call writes: the document's, of its version ``generation``."""
+
+    document_id: str
+    filename: str
+    owner: str
+    generation: int
+    # The version search shows, when this is a new one: its points may hold reusable vectors.
+    previous: int | None = None
+
+    @classmethod
+    def of(cls, document: Document, replacement: Replacement | None) -> _Target:
+        if replacement is None:
+            return cls(document.id, document.filename, document.owner, document.generation)
+        return cls(
+            document.id,
+            replacement.filename,
+            document.owner,
+            replacement.generation,
+            previous=document.generation,
+        )
+
+
+def _artifacts_key(document_id: str, replacement: Replacement | None) -> str:
+    return replacement.artifacts_key(document_id) if replacement else document_id
+
+
+def _required(replacement: Replacement | None) -> Replacement:
+    if replacement is None:
+        raise ApplicationError("not a new version of a document", non_retryable=True)
+    return replacement
 
 
 def _page_groups(pages: list[PageText], max_chars: int) -> list[list[PageText]]:

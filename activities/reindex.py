@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ingest import IngestActivities, IngestDependencies, _page_groups
+from activities.ingest import IngestActivities, IngestDependencies, _page_groups, _Target
 from activities.progress import StepBeat, seconds_left
 from core import offload, tasks
 from core.db import session_scope
@@ -113,8 +113,8 @@ class ReindexActivities:
         # The ingestion's embedding pipeline (embedding process, overlapped stores), aimed at
         # the target version's collection.
         pipeline = IngestActivities(replace(self._deps, vectors=store))
-        written = pipeline._embed_and_store(document, chunks, first=0, beat=beat)
-        return DocumentResult(chunks=written, previous_chunks=document.chunk_count or 0)
+        stored = pipeline._embed_and_store(_Target.of(document, None), chunks, first=0, beat=beat)
+        return DocumentResult(chunks=stored.vectors, previous_chunks=document.chunk_count or 0)
 
     def _chunk(self, pages: list[PageText], chunk_tokens: int, overlap: int) -> list[Chunk]:
         beat = StepBeat(Step.CHUNK, done=0, total=len(pages))

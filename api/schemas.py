@@ -50,6 +50,9 @@ class DocumentPublic(BaseModel):
     chunk_count: int | None
     vector_count: int | None = None
     task_id: str | None = None
+    # The version search shows (0: the first upload) and whether a new one is being made.
+    generation: int = 0
+    replacing: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -67,6 +70,8 @@ class DocumentPublic(BaseModel):
             chunk_count=document.chunk_count,
             vector_count=vector_count,
             task_id=task_id,
+            generation=document.generation,
+            replacing=document.replacing,
             created_at=document.created_at,
             updated_at=document.updated_at,
         )
@@ -88,6 +93,9 @@ class TaskStatus(BaseModel):
     pages_extracted: int
     chunk_count: int | None
     chunks_embedded: int
+    # Of the chunks, those whose vectors the embedding cache gave (a new version of a
+    # document embeds only its changed chunks).
+    chunks_reused: int = 0
     error_code: str | None
     error_message: str | None
     retryable: bool

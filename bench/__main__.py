@@ -22,7 +22,16 @@ from bench.procstat import raise_open_files_limit
 from bench.report import print_report, ratios, targets, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("ingestion", "reindex", "retrieval", "live", "answers", "formats", "fairness")
+SECTIONS = (
+    "ingestion",
+    "reindex",
+    "retrieval",
+    "live",
+    "answers",
+    "formats",
+    "fairness",
+    "replace",
+)
 NAMES = {
     "a": "(a) docchat API + Temporal, end to end",
     "b": "(b) docchat code in-process",
@@ -32,6 +41,7 @@ NAMES = {
     "formats": "formats: throughput per format, OCR pages/s, OCR twin recall",
     "reindex": "re-index throughput next to first-time ingestion",
     "fairness": "fairness: one small document with another principal's backlog queued",
+    "replace": "a new version of a long document, one page edited",
 }
 CHILD_TIMEOUT_S = 3 * 3600
 
@@ -169,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             results["formats"] = run_child("formats", args, Path(tmp), logs)
         if "fairness" in sections:
             results["fairness"] = run_child("fairness", args, Path(tmp), logs)
+        if "replace" in sections:
+            results["replace"] = run_child("replace", args, Path(tmp), logs)
     results["targets"] = targets(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))

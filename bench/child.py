@@ -27,6 +27,7 @@ BENCHMARKS = (
     "reindex",
     "formats",
     "fairness",
+    "replace",
 )
 
 
@@ -70,6 +71,10 @@ def run(
         from bench.fairness import run as run_fairness
 
         return run_fairness(workdir, quick=quick)
+    elif name == "replace":
+        from bench.replace import run_replace
+
+        result = run_replace(corpus, workdir, logs, quick=quick)
     elif name == "live":
         from bench.live import run_live
 
@@ -82,9 +87,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
-    parser.add_argument(
-        "name", choices=["a", "b", "c", "live", "answers", "reindex", "formats", "fairness"]
-    )
+    parser.add_argument("name", choices=BENCHMARKS)
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--logs", type=Path, required=True)

@@ -261,6 +261,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         _answers_table(console, results["answers"])
     if results.get("formats"):
         print_formats(console, results["formats"])
+    if results.get("replace"):
+        _replace_table(console, results["replace"])
     if results.get("targets"):
         table = Table(title="Targets (issues 8, 15 and 18)")
         for column in ("target", "measured", "verdict"):
@@ -284,6 +286,39 @@ def _reindex_table(console: Console, result: dict[str, Any]) -> None:
             label, str(result["documents"]), str(row["chunks"]), str(row["seconds"]),
             str(row["chunks_per_s"]),
         )  # fmt: skip
+
+
+def _replace_table(console: Console, replace: dict[str, Any]) -> None:
+    table = Table(
+        title="A new version of a document (PUT /docs/{id}/file), one page edited",
+        caption="embedded: chunks that went through the model; the others came from the "
+        "embedding cache (docs/replace.md). Both times over the API, model load excluded.",
+    )
+    if "error" in replace:
+        console.print(f"[red]replace: {replace['error']}")
+        return
+    for column in (
+        "document",
+        "pages",
+        "chunks",
+        "edited page's chunks",
+        "embedded",
+        "first ingest s",
+        "new version s",
+        "speed-up",
+    ):
+        table.add_column(column, justify="left" if column == "document" else "right")
+    first, again = replace.get("first_ingest_s"), replace.get("replace_s")
+    table.add_row(
+        str(replace.get("document")),
+        str(replace.get("pages")),
+        str(replace.get("chunks")),
+        str(replace.get("edited_page_chunks")),
+        f"{replace.get('chunks_embedded')} of {replace.get('chunks')}",
+        _num(first),
+        _num(again),
+        f"{first / again:.1f}x" if first and again else "n/a",
+    )
     console.print(table)
 
 

@@ -51,6 +51,12 @@ class Api:
         data: dict[str, Any] = await self._call("POST", "/docs/upload_file_async", files=files)
         return data
 
+    async def replace(self, document_id: str, path: Path, content: bytes) -> dict[str, Any]:
+        """A new version of ``document_id`` (``PUT /docs/{id}/file``)."""
+        files = {"file": (path.name, content, "application/pdf")}
+        data: dict[str, Any] = await self._call("PUT", f"/docs/{document_id}/file", files=files)
+        return data
+
     @contextlib.asynccontextmanager
     async def stream(
         self, method: str, path: str, body: Any = None

@@ -308,6 +308,55 @@ def retry(
         raise typer.Exit(1)
 
 
+# --- docchat replace -----------------------------------------------------------------------
+
+
+@app.command()
+def replace(
+    document_id: Annotated[str, typer.Argument(help="The document to give a new version.")],
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="Its new file."),
+    ],
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Upload a new version of a document and follow it to its end: only the passages whose
+    text changed are embedded again, and search answers from the old version until then."""
+
+    async def run(api: Api) -> Outcome:
+        with _progress() as progress:
+            bar = progress.add_task(file.name, total=100, stage="uploading")
+            try:
+                content = await asyncio.to_thread(file.read_bytes)
+                accepted = await api.replace(document_id, file, content)
+                task = await _follow(api, accepted["task_id"], progress, bar)
+            except ApiError as exc:
+                _fail(progress, bar, exc.code)
+                err.print(f"[red]error[/]: {escape(file.name)}: {escape(str(exc))}")
+                return Outcome(file.name, "failed", reason=str(exc))
+        if accepted["duplicate"]:
+            return Outcome(file.name, "duplicate", task, "the document already has these bytes")
+        return Outcome(file.name, task["status"], task)
+
+    outcome = _run(url, api_key, run)
+    task = outcome.task
+    if outcome.result == "completed" and task is not None:
+        total = task["chunk_count"] or 0
+        embedded = total - (task.get("chunks_reused") or 0)
+        out.print(
+            f"{escape(file.name)}: new version of {document_id}, "
+            f"{embedded} of {total} passages embedded, the others unchanged"
+        )
+    elif outcome.result == "duplicate":
+        out.print(f"{escape(file.name)}: {outcome.reason}, nothing to do")
+    else:
+        if task is not None and task.get("error_code"):
+            err.print(f"[red]error[/]: {task['error_code']}: {task['error_message']}")
+        err.print("the document keeps its current version")
+        raise typer.Exit(1)
+
+
 def _task_table(task: dict[str, Any]) -> Table:
     table = Table(title=f"Task {task['task_id']}", show_header=False)
     table.add_column("field", style="bold")

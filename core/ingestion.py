@@ -49,6 +49,7 @@ from workflows.contracts import (
     WORKFLOW_NAME,
     IngestInput,
     Progress,
+    Replacement,
     Status,
     Step,
     StepProgress,
@@ -139,6 +140,7 @@ class TaskView:
             "pages_extracted": p.pages_extracted,
             "chunk_count": p.chunk_count,
             "chunks_embedded": p.chunks_embedded,
+            "chunks_reused": p.chunks_reused,
             "error_code": p.error_code,
             "error_message": p.error_message,
             "retryable": p.retryable,
@@ -265,6 +267,79 @@ class IngestionService:
             await asyncio.shield(asyncio.to_thread(self._forget, document))
             raise
         return task
+
+    async def replace(self, document_id: str, received: ReceivedFile, *, owner: str) -> StartedTask:
+        """Start making ``received`` the new version of ``document_id``: the same workflow, with
+        the new file's own upload and artifacts, committed at its end (docs/replace.md). The
+        same bytes as the current version: nothing to do, answered like a duplicate upload."""
+        try:
+            document = await asyncio.to_thread(tasks.get_document, self._engine, document_id)
+            if document is None or document.owner != owner:
+                raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
+            if document.sha256 == received.sha256:
+                latest = await asyncio.to_thread(tasks.latest_task_for, self._engine, document_id)
+                if latest is not None:
+                    await asyncio.to_thread(received.path.unlink, missing_ok=True)
+                    return StartedTask(task=latest, duplicate=True)
+            other = await asyncio.to_thread(
+                tasks.find_document_by_hash, self._engine, owner=owner, sha256=received.sha256
+            )
+            if other is not None and other[0].id != document_id:
+                raise ConflictError(
+                    f"These bytes are already document {other[0].id}.",
+                    error_code="duplicate_document",
+                    details={"document_id": other[0].id},
+                )
+            task = await self._start_replacement(document, received)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(received.path.unlink, missing_ok=True))
+            raise
+        self._views.put(task.id, TaskView(task, _progress_from_row(task), "database", None))
+        return StartedTask(task=task, duplicate=False)
+
+    async def _start_replacement(
+        self, document: Document, received: ReceivedFile
+    ) -> FileProcessingTask:
+        task = FileProcessingTask(document_id=document.id, workflow_id="", owner=document.owner)
+        task.workflow_id = workflow_id_for(task.id)
+        generation = await asyncio.to_thread(
+            tasks.start_replacement,
+            self._engine,
+            document_id=document.id,
+            task=task,
+            stored_name=received.stored_name,
+        )
+        replacement = Replacement(
+            generation=generation,
+            stored_name=received.stored_name,
+            filename=received.filename,
+            size_bytes=received.size_bytes,
+            sha256=received.sha256,
+        )
+        job = IngestInput(
+            task.id, document.id, ingest_options(self._resources.settings), replacement
+        )
+        try:
+            await self._client.start_workflow(
+                WORKFLOW_NAME,
+                job,
+                id=task.workflow_id,
+                task_queue=self._resources.settings.temporal_task_queue,
+            )
+        except BaseException as exc:
+            # The document stays as it was; the new version leaves nothing behind.
+            await asyncio.shield(asyncio.to_thread(self._abandon, task))
+            if isinstance(exc, RPCError):
+                raise ServiceUnavailableError(
+                    f"The workflow service is unavailable, the file was not kept: {exc.message}",
+                    error_code="temporal_unavailable",
+                ) from exc
+            raise
+        return task
+
+    def _abandon(self, task: FileProcessingTask) -> None:
+        tasks.delete_task(self._engine, task.id)
+        tasks.end_replacement(self._engine, task.document_id)
 
     def _forget(self, document: Document) -> None:
         tasks.delete_document_rows(self._engine, document.id)

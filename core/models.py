@@ -85,6 +85,14 @@ class Document(SQLModel, table=True):
     status: DocumentStatus = DocumentStatus.PROCESSING
     page_count: int | None = None
     chunk_count: int | None = None
+    # Which version of the document search shows (its vectors carry it as ``generation``);
+    # each new file (``PUT /docs/{id}/file``) makes the next one.
+    generation: int = 0
+    # A new version is being made, or the old one's vectors not yet removed: searches hide
+    # this document's vectors of any other generation (docs/replace.md).
+    replacing: bool = False
+    # The new version's upload while it is being made (so no sweep takes it for an orphan).
+    pending_stored_name: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -106,6 +114,8 @@ class FileProcessingTask(SQLModel, table=True):
     pages_extracted: int = 0
     chunk_count: int | None = None
     chunks_embedded: int = 0
+    # Of the chunks, those whose vectors came from the embedding cache (not embedded again).
+    chunks_reused: int = 0
     error_code: str | None = None
     error_message: str | None = None
     created_at: datetime = Field(default_factory=utcnow)

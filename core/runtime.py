@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from core import migrate, offload
+from core import migrate, offload, tasks
 from core.db import make_engine
 from core.embeddings import Embedder
 from core.search.index_versions import IndexSpec, IndexVersions, alias_name
@@ -61,6 +61,8 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
     versions = IndexVersions(vectors, settings.qdrant_collection, IndexSpec.from_settings(settings))
     vectors.prepare = versions.bootstrap
     vectors.other_collections = versions.other_collections
+    # Reads show one version of a document that is being replaced (core.tasks, docs/replace.md).
+    vectors.generations = lambda owner: tasks.replaced_generations(engine, owner)
     return Resources(
         settings=settings,
         engine=engine,
@@ -80,6 +82,7 @@ def ingest_options(settings: Settings) -> IngestOptions:
         max_attempts=settings.activity_max_attempts,
         heartbeat_timeout_seconds=settings.activity_heartbeat_timeout_seconds,
         failed_retention_hours=settings.failed_task_retention_hours,
+        replace_grace_seconds=settings.replace_grace_seconds,
     )
 
 

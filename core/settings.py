@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # A worker that stops heartbeating this long is taken for dead; another takes the step.
     activity_heartbeat_timeout_seconds: float = Field(default=30.0, ge=1)
     failed_task_retention_hours: float = Field(default=24 * 7, gt=0)
+    # A replaced document's old vectors outlive the switch to its new version this long, so a
+    # search that read the old version as current just before still finds it (docs/replace.md).
+    replace_grace_seconds: float = Field(default=5.0, ge=0)
     # Files no document row owns (a crash's leftovers, see core/sweeper.py) are removed at
     # start-up and then every interval (0: at start-up only), once unchanged for the minimum
     # age: longer than any upload or step takes between two writes to its file.

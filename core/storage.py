@@ -121,6 +121,23 @@ class DocumentStorage:
             chunks.append(Chunk(**row))
         return chunks
 
+    def promote_artifacts(self, document_id: str, staged_key: str) -> None:
+        """Make the artifacts kept under ``staged_key`` (a new version's) the document's own,
+        replacing the old version's. Each piece is moved once, so a retry after a crash
+        finishes the move without touching what already moved."""
+        staged = self.artifact_dir(staged_key)
+        target = self.artifact_dir(document_id)
+        for name in ("pages", "chunks.idx", "chunks.jsonl"):
+            source = staged / name
+            if not source.exists():
+                continue  # moved by an earlier attempt
+            destination = target / name
+            if destination.is_dir():
+                shutil.rmtree(destination)
+            destination.unlink(missing_ok=True)
+            source.rename(destination)
+        shutil.rmtree(staged, ignore_errors=True)
+
     def remove_document(self, document_id: str, stored_name: str) -> None:
         self.upload_path(stored_name).unlink(missing_ok=True)
         self.remove_artifacts(document_id)

@@ -130,8 +130,12 @@ def start_sweeper_for(resources: Resources) -> asyncio.Task[None]:
 def _owned(engine: Engine) -> tuple[set[str], set[str]]:
     """The upload names and document ids that rows own."""
     with session_scope(engine) as session:
-        rows = session.exec(select(Document.stored_name, Document.id)).all()
-    return {name for name, _ in rows}, {document_id for _, document_id in rows}
+        rows = session.exec(
+            select(Document.stored_name, Document.id, Document.pending_stored_name)
+        ).all()
+    # A new version's upload (docs/replace.md) is owned by its document until committed.
+    names = {name for name, _, _ in rows} | {pending for _, _, pending in rows if pending}
+    return names, {document_id for _, document_id, _ in rows}
 
 
 def _children(folder: Path) -> list[Path]:

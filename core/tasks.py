@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core.db import session_scope
+from core.errors import ConflictError
 from core.models import (
     Document,
     DocumentStatus,
@@ -39,6 +40,7 @@ MIRRORED_FIELDS = (
     "pages_extracted",
     "chunk_count",
     "chunks_embedded",
+    "chunks_reused",
     "error_code",
     "error_message",
 )
@@ -131,8 +133,12 @@ def update_task_step(engine: Engine, task_id: str, **fields: Any) -> None:
         session.commit()
 
 
-def record_progress(engine: Engine, task_id: str, progress: Progress) -> None:
-    """Mirror the workflow's own state on the row (at failures, resumes and the end)."""
+def record_progress(
+    engine: Engine, task_id: str, progress: Progress, *, replacement: bool = False
+) -> None:
+    """Mirror the workflow's own state on the row (at failures, resumes and the end). A new
+    version of a document (``replacement``) leaves the document row alone: it describes the
+    version search shows, and ``commit_replacement`` moves it to the new one."""
     with session_scope(engine) as session:
         task = session.get(FileProcessingTask, task_id)
         if task is None:
@@ -150,7 +156,7 @@ def record_progress(engine: Engine, task_id: str, progress: Progress) -> None:
         else:
             task.completed_at = None
         session.add(task)
-        document = session.get(Document, task.document_id)
+        document = None if replacement else session.get(Document, task.document_id)
         if document is not None:
             document.status = _DOCUMENT_STATUS_FOR.get(state, DocumentStatus.PROCESSING)
             document.page_count = progress.page_count
@@ -158,6 +164,100 @@ def record_progress(engine: Engine, task_id: str, progress: Progress) -> None:
             document.updated_at = now
             session.add(document)
         session.commit()
+
+
+def start_replacement(
+    engine: Engine, *, document_id: str, task: FileProcessingTask, stored_name: str
+) -> int:
+    """Mark ``document_id`` as being replaced and add ``task``, the new version's task, in one
+    transaction; return the new version's generation. Only a ready document takes a new
+    version: not while its ingestion (or another new version) runs, nor once it failed."""
+    with session_scope(engine) as session:
+        document = session.get(Document, document_id, with_for_update=True)
+        if document is None:
+            raise LookupError(f"document {document_id} does not exist")
+        if document.replacing or document.status != DocumentStatus.READY:
+            raise ConflictError(
+                f"Document {document_id} is not ready for a new version: it is being "
+                "ingested or replaced, or it failed (upload it anew).",
+                error_code="document_busy",
+                details={"document_id": document_id, "status": document.status.value},
+            )
+        document.replacing = True
+        document.pending_stored_name = stored_name
+        document.updated_at = utcnow()
+        session.add(document)
+        session.add(task)
+        generation = document.generation + 1
+        session.commit()
+    return generation
+
+
+def commit_replacement(
+    engine: Engine,
+    *,
+    document_id: str,
+    generation: int,
+    filename: str,
+    stored_name: str,
+    size_bytes: int,
+    sha256: str,
+    page_count: int | None,
+    chunk_count: int | None,
+) -> str | None:
+    """Make ``generation`` the version search shows; return the old version's stored file
+    name (None when it was committed before: a retried commit changes nothing)."""
+    with session_scope(engine) as session:
+        document = session.get(Document, document_id, with_for_update=True)
+        if document is None:
+            raise LookupError(f"document {document_id} no longer exists")
+        if document.generation >= generation:
+            return None
+        old = document.stored_name
+        document.generation = generation
+        document.filename = filename
+        document.stored_name = stored_name
+        document.size_bytes = size_bytes
+        document.sha256 = sha256
+        document.pending_stored_name = None
+        document.page_count = page_count
+        document.chunk_count = chunk_count
+        document.status = DocumentStatus.READY
+        document.updated_at = utcnow()
+        session.add(document)
+        session.commit()
+    return old
+
+
+def end_replacement(engine: Engine, document_id: str) -> None:
+    """The document has vectors of one version again: searches need not filter it."""
+    with session_scope(engine) as session:
+        document = session.get(Document, document_id)
+        if document is not None and document.replacing:
+            document.replacing = False
+            document.pending_stored_name = None
+            session.add(document)
+            session.commit()
+
+
+def delete_task(engine: Engine, task_id: str) -> None:
+    with session_scope(engine) as session:
+        task = session.get(FileProcessingTask, task_id)
+        if task is not None:
+            session.delete(task)
+            session.commit()
+
+
+def replaced_generations(engine: Engine, owner: str | None) -> list[tuple[str, int]]:
+    """``(document id, generation shown)`` of the documents whose vectors of another version
+    may be in the store now (``owner``'s only, unless None)."""
+    with session_scope(engine) as session:
+        statement = select(Document.id, Document.generation).where(
+            col(Document.replacing).is_(True)
+        )
+        if owner is not None:
+            statement = statement.where(Document.owner == owner)
+        return [(str(row[0]), int(row[1])) for row in session.exec(statement).all()]
 
 
 def set_state(task: FileProcessingTask, state: ProcessingState) -> ProcessingState:

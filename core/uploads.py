@@ -26,6 +26,9 @@ from core.extraction.detect import ACCEPTED, detect_format
 from core.faults import DocumentFault, FaultCode
 
 FILE_FIELD = "file"
+# Optional: the id of the document this upload is a new version of (docs/replace.md).
+REPLACES_FIELD = "replaces"
+MAX_REPLACES_BYTES = 128
 # What a 415 lists in ``details.accepted``.
 ACCEPTED_FORMATS = [name.strip() for name in ACCEPTED.split(",")]
 # The whole body counts against the cap, not only the file part (a 2 GB junk field next to a
@@ -41,6 +44,8 @@ class ReceivedFile:
     path: Path
     size_bytes: int
     sha256: str
+    # The ``replaces`` form field: the document this file is a new version of.
+    replaces: str | None = None
 
 
 def display_filename(raw: str | None) -> str:
@@ -91,6 +96,8 @@ class _MultipartCollector:
         self._current: _FilePart | None = None
         self.part: _FilePart | None = None
         self.raw_filename = ""
+        self.replaces: bytes | None = None
+        self._in_replaces = False
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -116,6 +123,9 @@ class _MultipartCollector:
         _, disposition = parse_options_header(self._headers.get(b"content-disposition", b""))
         self._headers = {}
         self._current = None
+        self._in_replaces = disposition.get(b"name") == REPLACES_FIELD.encode()
+        if self._in_replaces:
+            self.replaces = b""
         if disposition.get(b"name") == FILE_FIELD.encode() and self.part is None:
             self.raw_filename = disposition.get(b"filename", b"").decode("utf-8", "replace")
             self.part = self._current = _FilePart(self._directory, self._max_bytes)
@@ -123,9 +133,17 @@ class _MultipartCollector:
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._current is not None:
             self._current.write(data[start:end])
+        elif self._in_replaces and self.replaces is not None:
+            self.replaces += data[start:end]
+            if len(self.replaces) > MAX_REPLACES_BYTES:
+                raise InvalidInputError(
+                    f"'{REPLACES_FIELD}' is a document id, not {len(self.replaces)}+ bytes.",
+                    error_code="invalid_replaces",
+                )
 
     def _on_part_end(self) -> None:
         self._current = None
+        self._in_replaces = False
 
 
 async def receive_pdf(
@@ -180,6 +198,7 @@ async def receive_pdf(
         path=final,
         size_bytes=part.size,
         sha256=part.digest.hexdigest(),
+        replaces=(collector.replaces or b"").decode("utf-8", "replace").strip() or None,
     )
 
 

@@ -36,8 +36,19 @@ MIN_SIDE_LIMIT = 40
 RRF_K = 2
 
 
-def point_id(document_id: str, chunk_index: int) -> str:
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{document_id}:{chunk_index}"))
+def point_id(document_id: str, chunk_index: int, generation: int = 0) -> str:
+    # A document's first version keeps the ids points had before versions existed.
+    name = (
+        f"{document_id}:{chunk_index}"
+        if not generation
+        else f"{document_id}:{generation}:{chunk_index}"
+    )
+    return str(uuid.uuid5(POINT_NAMESPACE, name))
+
+
+# ``(document id, generation shown)`` of the documents that may have vectors of two versions
+# now, for the searcher ``owner`` (None: anyone's): see ``VectorStore.generations``.
+ReplacedGenerations = Callable[[str | None], Sequence[tuple[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ class SearchHit:
     keyword_rank: int | None = None
     dense_score: float | None = None
     keyword_score: float | None = None
+    # The document version the chunk belongs to (docs/replace.md): its neighbours are of it.
+    generation: int = 0
     # The chunk with its neighbours on the same page, when the answer step asked for them
     # (core.chat.context); empty otherwise.
     context: str = ""
@@ -103,6 +116,9 @@ class VectorStore:
         self.other_collections: Callable[[], list[str]] | None = None
         # A store on another collection of the same client (``on_collection``) never closes it.
         self._shared = False
+        # Set by the process's resources (core.runtime): which documents are being replaced,
+        # so reads show only their current version. None: no document ever is.
+        self.generations: ReplacedGenerations | None = None
 
     @classmethod
     def connect(
@@ -199,6 +215,7 @@ class VectorStore:
         owner: str,
         chunks: Sequence[Chunk],
         vectors: Sequence[Sequence[float]],
+        generation: int = 0,
     ) -> int:
         self.ensure_collection()
         points = []
@@ -215,7 +232,7 @@ class VectorStore:
                 named[layout.KEYWORD] = _sparse(keywords)
             points.append(
                 models.PointStruct(
-                    id=point_id(document_id, chunk.index),
+                    id=point_id(document_id, chunk.index, generation),
                     vector=named,
                     payload={
                         "document_id": document_id,
@@ -225,6 +242,7 @@ class VectorStore:
                         "label": location_label(chunk.page, chunk.label),
                         "chunk_index": chunk.index,
                         "text": chunk.text,
+                        "generation": generation,
                     },
                 )
             )
@@ -236,6 +254,7 @@ class VectorStore:
                         point_id=str(point.id),
                         document_id=document_id,
                         owner=owner,
+                        generation=generation,
                         dense=vector,
                         term_ids=keywords.indices,
                         term_weights=keywords.values,
@@ -245,12 +264,91 @@ class VectorStore:
         return len(points)
 
     def count(self, document_id: str) -> int:
+        """The vectors of the document's version that search shows."""
+        self.ensure_collection()
+        where = self._visible(_documents_filter([document_id]), None)
+        with self._lock:
+            result = self._client.count(self._collection, count_filter=where, exact=True)
+        return result.count
+
+    def count_all_versions(self, document_id: str) -> int:
         self.ensure_collection()
         with self._lock:
             result = self._client.count(
                 self._collection, count_filter=_documents_filter([document_id]), exact=True
             )
         return result.count
+
+    def vectors_of_texts(
+        self, document_id: str, generation: int, texts: Sequence[str]
+    ) -> dict[str, list[float]]:
+        """``{chunk text: dense vector}`` of those ``texts`` that chunks of the document's
+        version ``generation`` have: a new version reuses them even where the embedding cache
+        has none (vectors stored before the cache, or by another worker host)."""
+        wanted = sorted(set(texts))
+        if not wanted:
+            return {}
+        self.ensure_collection()
+        where = models.Filter(
+            must=[
+                _document_is(document_id),
+                _generation_is(generation),
+                models.FieldCondition(key="text", match=models.MatchAny(any=wanted)),
+            ]
+        )
+        found: dict[str, list[float]] = {}
+        offset = None
+        with self._lock:
+            while True:
+                records, offset = self._client.scroll(
+                    self._collection,
+                    scroll_filter=where,
+                    limit=256,
+                    offset=offset,
+                    with_payload=["text"],
+                    with_vectors=[layout.DENSE],
+                )
+                for record in records:
+                    dense = (
+                        record.vector.get(layout.DENSE) if isinstance(record.vector, dict) else None
+                    )
+                    if isinstance(dense, list) and dense and isinstance(dense[0], float):
+                        text = str((record.payload or {})["text"])
+                        found[text] = [float(x) for x in dense if isinstance(x, float)]
+                if offset is None:
+                    return found
+
+    def delete_generation(self, document_id: str, generation: int) -> None:
+        """Remove one version's vectors (a new version that failed or was cancelled)."""
+        self._delete(models.Filter(must=[_document_is(document_id), _generation_is(generation)]))
+
+    def delete_other_generations(self, document_id: str, keep: int) -> None:
+        """Remove every version's vectors but ``keep``'s (the old one, once replaced)."""
+        self._delete(
+            models.Filter(must=[_document_is(document_id)], must_not=[_generation_is(keep)])
+        )
+
+    def _delete(self, where: models.Filter) -> None:
+        self.ensure_collection()
+        with self._lock:
+            self._client.delete(
+                self._collection, points_selector=models.FilterSelector(filter=where), wait=True
+            )
+
+    def _visible(self, where: models.Filter | None, owner: str | None) -> models.Filter | None:
+        """``where``, less the points of versions search must not see: a document being
+        replaced shows the generation its row names, never the other one (before the switch
+        the new one is hidden, after it the old one, until its points are removed)."""
+        replaced = self.generations(owner) if self.generations is not None else ()
+        if not replaced:
+            return where
+        hidden: list[models.Condition] = [
+            models.Filter(must=[_document_is(document_id)], must_not=[_generation_is(shown)])
+            for document_id, shown in replaced
+        ]
+        if where is None:
+            return models.Filter(must_not=hidden)
+        return where.model_copy(update={"must_not": [*(where.must_not or []), *hidden]})
 
     def delete_document(self, document_id: str) -> None:
         """Remove the document's points here and, for the active index, from every other
@@ -290,7 +388,7 @@ class VectorStore:
         fuses them with the function local mode's own fused query uses: the same ranking.
         """
         self.ensure_collection()
-        where = _filter(document_ids, owner)
+        where = self._visible(_filter(document_ids, owner), owner)
         keywords = query_vector(text) if text is not None and retrieval != "dense" else None
         embedded = list(vector) if vector is not None else None
         # In keyword mode an embedded query only serves to report each hit's cosine.
@@ -354,12 +452,13 @@ class VectorStore:
         with the very function Qdrant's local fused query uses, and only the final hits'
         payloads read from Qdrant."""
         document_ids, owner = where
+        shown = self.generations(owner) if self.generations is not None else ()
         with self._lock:
             index = self._local_index()
             lists: dict[str, list[tuple[str, float]]] = {}
             if dense is not None:
                 lists["dense"] = index.dense(
-                    dense, depth=depth, document_ids=document_ids, owner=owner
+                    dense, depth=depth, document_ids=document_ids, owner=owner, shown=shown
                 )
             if keywords:
                 lists["keyword"] = index.keyword(
@@ -368,6 +467,7 @@ class VectorStore:
                     depth=depth,
                     document_ids=document_ids,
                     owner=owner,
+                    shown=shown,
                 )
             scored = {
                 side: [models.ScoredPoint(id=pid, version=0, score=s) for pid, s in found]
@@ -422,16 +522,22 @@ class VectorStore:
         return self._collection
 
     def chunk_texts(
-        self, document_id: str, chunk_indexes: Sequence[int], *, owner: str | None
+        self,
+        document_id: str,
+        chunk_indexes: Sequence[int],
+        *,
+        owner: str | None,
+        generation: int = 0,
     ) -> dict[int, tuple[int, str]]:
-        """``{chunk index: (page, text)}`` of those chunks of one document (the owner's only)."""
+        """``{chunk index: (page, text)}`` of those chunks of one version of a document (the
+        owner's only)."""
         if not chunk_indexes:
             return {}
         self.ensure_collection()
-        # Point ids derive from (document, chunk index): fetching them by id costs the same in
-        # local mode and on a server, where a filtered scroll is evaluated point by point in
-        # local mode. The owner check is the filter's.
-        ids = [point_id(document_id, index) for index in chunk_indexes]
+        # Point ids derive from (document, chunk index, version): fetching them by id costs the
+        # same in local mode and on a server, where a filtered scroll is evaluated point by
+        # point in local mode. The owner check is the filter's.
+        ids = [point_id(document_id, index, generation) for index in chunk_indexes]
         with self._lock:
             fetched = self._client.retrieve(self._collection, ids=ids, with_payload=True)
         records = [
@@ -514,6 +620,20 @@ def _filter(document_ids: Sequence[str] | None, owner: str | None) -> models.Fil
     return models.Filter(must=conditions) if conditions else None
 
 
+def _document_is(document_id: str) -> models.FieldCondition:
+    return models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))
+
+
+def _generation_is(generation: int) -> models.Condition:
+    match = models.FieldCondition(key="generation", match=models.MatchValue(value=generation))
+    if generation:
+        return match
+    # Points stored before versions existed carry no generation: they are the first, 0.
+    return models.Filter(
+        should=[match, models.IsEmptyCondition(is_empty=models.PayloadField(key="generation"))]
+    )
+
+
 def _documents_filter(document_ids: Sequence[str]) -> models.Filter:
     where = _filter(document_ids, None)
     assert where is not None
@@ -549,6 +669,7 @@ def _hit(
         keyword_rank=keyword_rank,
         dense_score=dense_score,
         keyword_score=keyword_score,
+        generation=int(str(payload.get("generation") or 0)),
     )
 
 

@@ -1,6 +1,6 @@
 """Record the IngestDocument histories that ``tests/replay`` replays.
 
-    python scripts/record_histories.py
+    python scripts/record_histories.py [SCENARIO ...]   # default: every scenario
 
 Runs the real workflow and the real activities (pypdf, MiniLM, Qdrant local mode) against a
 throwaway Temporal dev server and data directory, one small corpus PDF per scenario:
@@ -14,7 +14,10 @@ throwaway Temporal dev server and data directory, one small corpus PDF per scena
   ``cancel-after-completed-step`` patch);
 * ``cancel_during_final_record``: the cancel arrives while the workflow writes `completed` to
   the row; the write outlasts it and the workflow completes (the
-  ``completion-record-outlasts-cancel`` patch).
+  ``completion-record-outlasts-cancel`` patch);
+* ``replace``: a new version of a completed document, one page edited: only that page's chunks
+  are embedded, the rest come from the embedding cache, then the version is committed and the
+  old one's vectors removed (the ``replace-document-version`` patch).
 
 Both cancel scenarios discard the document's file and artifacts (the
 ``discard-document-on-cancel`` patch).
@@ -72,6 +75,7 @@ from workflows.ingest import (  # noqa: E402
     CANCEL_AFTER_COMPLETED_STEP,
     COMPLETION_OUTLASTS_CANCEL,
     DISCARD_DOCUMENT_ON_CANCEL,
+    REPLACE_DOCUMENT_VERSION,
 )
 
 HISTORIES = REPO / "tests" / "replay" / "histories"
@@ -136,11 +140,11 @@ class RecordGate:
         real = tasks.record_progress
         gate = self
 
-        def gated(engine: Any, task_id: str, progress: Progress) -> None:
+        def gated(engine: Any, task_id: str, progress: Progress, **kwargs: Any) -> None:
             if gate.hold and progress.status == Status.COMPLETED:
                 gate.held.set()
                 gate.release.wait(120)
-            real(engine, task_id, progress)
+            real(engine, task_id, progress, **kwargs)
 
         setattr(tasks, "record_progress", gated)  # noqa: B010
 
@@ -284,6 +288,50 @@ async def record_cancel_during_final_record(rec: Recorder) -> tuple[WorkflowHist
     return history, document_id
 
 
+async def record_replace(rec: Recorder) -> tuple[WorkflowHistory, str]:
+    first, document_id = await rec.start("replace")
+    original = await first.result()
+    _expect(original.status == Status.COMPLETED, f"the first version ended {original.status}")
+    edited = Path(tempfile.mkdtemp(prefix="docchat-replace-")) / DOCUMENT
+    edited.write_bytes(_with_second_page_replaced((CORPUS / DOCUMENT).read_bytes()))
+    received = store_local_copy(edited, rec.resources.settings.uploads_dir)
+    started = await rec.service.replace(document_id, received, owner="replay-replace")
+    handle = rec.client.get_workflow_handle(started.task.workflow_id, result_type=Progress)
+    result = await handle.result()
+    _expect(result.status == Status.COMPLETED, f"the new version ended {result.status}")
+    _expect(
+        result.chunk_count is not None and 0 < result.chunks_reused < result.chunk_count,
+        f"the edit should reuse some chunks' vectors, not {result.chunks_reused}",
+    )
+    history = await handle.fetch_history()
+    _expect(
+        _has_patch_marker(history, REPLACE_DOCUMENT_VERSION),
+        f"a new version runs behind the {REPLACE_DOCUMENT_VERSION} patch",
+    )
+    _expect(
+        rec.resources.vectors.count_all_versions(document_id) == result.chunk_count,
+        "the old version's vectors should be gone",
+    )
+    return history, document_id
+
+
+def _with_second_page_replaced(original: bytes) -> bytes:
+    import io
+
+    import pypdf
+
+    from tests.pdfs import text_pdf
+
+    reader = pypdf.PdfReader(io.BytesIO(original))
+    page = pypdf.PdfReader(io.BytesIO(text_pdf([["A revised second page."]]))).pages[0]
+    writer = pypdf.PdfWriter()
+    for number, original_page in enumerate(reader.pages, 1):
+        writer.add_page(page if number == 2 else original_page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def _has_patch_marker(history: WorkflowHistory, patch_id: str) -> bool:
     return any(
         patch_id in str(event.marker_recorded_event_attributes.details)
@@ -334,10 +382,11 @@ SCENARIOS: dict[str, Callable[[Recorder], Awaitable[tuple[WorkflowHistory, str]]
     "cancel": record_cancel,
     "cancel_as_step_completes": record_cancel_as_step_completes,
     "cancel_during_final_record": record_cancel_during_final_record,
+    "replace": record_replace,
 }
 
 
-async def record(out_dir: Path) -> None:
+async def record(out_dir: Path, only: Sequence[str] = ()) -> None:
     binary = shutil.which(
         "temporal", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     )
@@ -384,6 +433,8 @@ async def record(out_dir: Path) -> None:
                     )
                     async with worker:
                         for name, scenario in SCENARIOS.items():
+                            if only and name not in only:
+                                continue
                             gate.reset()
                             record_gate.reset()
                             history, document_id = await scenario(recorder)
@@ -448,7 +499,10 @@ def main() -> None:
     logging.getLogger("temporalio").setLevel(logging.WARNING)
     code = 0
     try:
-        asyncio.run(record(HISTORIES))
+        unknown = set(sys.argv[1:]) - set(SCENARIOS)
+        if unknown:
+            raise SystemExit(f"no such scenario: {', '.join(sorted(unknown))}")
+        asyncio.run(record(HISTORIES, sys.argv[1:]))
     except BaseException:
         log.exception("recording failed; no history was written")
         code = 1

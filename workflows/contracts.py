@@ -21,6 +21,11 @@ class Activity:
     RECORD_STATE = "record_task_state"
     DISCARD_VECTORS = "discard_vectors"
     DISCARD_DOCUMENT = "discard_document"
+    # A new version of a document (``IngestInput.replacement``): make it the one search shows,
+    # then remove the old version's vectors; or, failed or cancelled, remove the new one's.
+    COMMIT_REPLACEMENT = "commit_replacement"
+    FINISH_REPLACEMENT = "finish_replacement"
+    DISCARD_REPLACEMENT = "discard_replacement"
 
 
 class Step:
@@ -113,6 +118,27 @@ class IngestOptions:
     heartbeat_timeout_seconds: float = 30.0
     schedule_to_start_timeout_seconds: float = 6 * 3600.0
     failed_retention_hours: float = 24 * 7.0
+    # How long a replaced document's old vectors outlive the switch to the new version: a
+    # search that read which version is current just before the switch still finds its
+    # points (docs/replace.md).
+    replace_grace_seconds: float = 5.0
+
+
+@dataclass
+class Replacement:
+    """A new file for an existing document: its own upload and artifacts until committed.
+    ``generation`` numbers the document's versions (the first upload is 0)."""
+
+    generation: int
+    stored_name: str
+    filename: str
+    size_bytes: int
+    sha256: str
+
+    def artifacts_key(self, document_id: str) -> str:
+        """Where this version's artifacts are kept until it is committed (inside the
+        document's folder, so removing the document removes them)."""
+        return f"{document_id}/generations/{self.generation}"
 
 
 @dataclass
@@ -120,12 +146,14 @@ class IngestInput:
     task_id: str
     document_id: str
     options: IngestOptions = field(default_factory=IngestOptions)
+    replacement: Replacement | None = None
 
 
 @dataclass
 class ValidateInput:
     task_id: str
     document_id: str
+    replacement: Replacement | None = None
 
 
 @dataclass
@@ -147,6 +175,7 @@ class ExtractInput:
     characters_before: int | None = None
     # Pages the earlier batches OCRed, for the document's OCR page cap; carried the same way.
     ocr_pages_before: int | None = None
+    replacement: Replacement | None = None
 
 
 @dataclass
@@ -160,6 +189,7 @@ class ExtractResult:
 class ChunkInput:
     task_id: str
     document_id: str
+    replacement: Replacement | None = None
 
 
 @dataclass
@@ -174,11 +204,16 @@ class VectorizeInput:
     start: int
     stop: int
     chunk_count: int
+    replacement: Replacement | None = None
 
 
 @dataclass
 class VectorizeResult:
     vectors: int
+    # Of ``vectors``, how many were embedded now and how many reused from the embedding cache
+    # (core/search/embedding_cache.py). Results of older workers have neither: 0.
+    embedded: int = 0
+    reused: int = 0
 
 
 @dataclass
@@ -227,6 +262,8 @@ class Progress:
     error_message: str | None = None
     retryable: bool = False
     resumes: int = 0
+    # Chunks whose vectors came from the embedding cache instead of the model.
+    chunks_reused: int = 0
 
     def refresh_overall(self) -> None:
         self.progress_percentage = overall_progress(
@@ -244,3 +281,6 @@ class TaskState:
     task_id: str
     document_id: str
     progress: Progress
+    # A new version of the document: its row keeps the current version's status and counts
+    # until the new one is committed (``Activity.COMMIT_REPLACEMENT``).
+    replacement: bool = False

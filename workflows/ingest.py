@@ -51,6 +51,8 @@ CANCEL_AFTER_COMPLETED_STEP = "cancel-after-completed-step"
 DISCARD_ON_PERMANENT_FAILURE = "discard-document-on-permanent-failure"
 COMPLETION_OUTLASTS_CANCEL = "completion-record-outlasts-cancel"
 DISCARD_DOCUMENT_ON_CANCEL = "discard-document-on-cancel"
+# A new version of an existing document (``IngestInput.replacement``): commit, finish, discard.
+REPLACE_DOCUMENT_VERSION = "replace-document-version"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -96,7 +98,35 @@ class IngestDocumentWorkflow:
             await self._record_completion(job)
         else:
             await self._record(job, status=Status.COMPLETED, current_step=Step.DONE)
+        if self._replacing(job):
+            await self._finish_replacement(job)
         return p
+
+    def _replacing(self, job: IngestInput) -> bool:
+        """Whether this run makes a new version of an existing document. Runs recorded before
+        replacements existed have none, so they never reach these steps; the patch marks the
+        histories that do."""
+        return job.replacement is not None and workflow.patched(REPLACE_DOCUMENT_VERSION)
+
+    async def _finish_replacement(self, job: IngestInput) -> None:
+        """The new version is committed and recorded: after a grace period (searches that
+        read the old version as current still find its points), remove the old version.
+        Shielded: a cancel now comes too late, and the old vectors must not stay behind."""
+
+        async def finish() -> None:
+            await workflow.sleep(timedelta(seconds=job.options.replace_grace_seconds))
+            await workflow.execute_activity(
+                Activity.FINISH_REPLACEMENT,
+                job,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
+
+        cleanup = asyncio.ensure_future(finish())
+        try:
+            await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            await cleanup
 
     async def _record_completion(self, job: IngestInput) -> None:
         """Every step is done: writing `completed` is the commit point, and a cancel that
@@ -121,7 +151,7 @@ class IngestDocumentWorkflow:
             p.current_step = Step.UPLOAD
             validated: ValidateResult = await self._call(
                 Activity.VALIDATE,
-                ValidateInput(job.task_id, job.document_id),
+                ValidateInput(job.task_id, job.document_id, job.replacement),
                 ValidateResult,
                 opts,
                 start_to_close=timedelta(minutes=2),
@@ -145,6 +175,7 @@ class IngestDocumentWorkflow:
                     page_count,
                     characters_before=self._characters_extracted,
                     ocr_pages_before=self._ocr_pages,
+                    replacement=job.replacement,
                 ),
                 ExtractResult,
                 opts,
@@ -160,7 +191,7 @@ class IngestDocumentWorkflow:
             p.current_step = Step.CHUNK
             chunked: ChunkResult = await self._call(
                 Activity.CHUNK,
-                ChunkInput(job.task_id, job.document_id),
+                ChunkInput(job.task_id, job.document_id, job.replacement),
                 ChunkResult,
                 opts,
                 start_to_close=timedelta(minutes=10),
@@ -173,16 +204,34 @@ class IngestDocumentWorkflow:
         p.current_step = Step.VECTORIZE
         while p.chunks_embedded < chunk_count:
             stop = min(chunk_count, p.chunks_embedded + opts.vectorize_chunks_per_activity)
-            await self._call(
+            vectorized: VectorizeResult = await self._call(
                 Activity.VECTORIZE,
-                VectorizeInput(job.task_id, job.document_id, p.chunks_embedded, stop, chunk_count),
+                VectorizeInput(
+                    job.task_id,
+                    job.document_id,
+                    p.chunks_embedded,
+                    stop,
+                    chunk_count,
+                    replacement=job.replacement,
+                ),
                 VectorizeResult,
                 opts,
                 start_to_close=timedelta(minutes=15),
             )
             p.chunks_embedded = stop
+            p.chunks_reused += vectorized.reused
             p.vectorization_progress = _percent(stop, chunk_count)
             p.refresh_overall()
+
+        if self._replacing(job):
+            # The commit point of a new version: from here search shows it, not the old one.
+            await self._call(
+                Activity.COMMIT_REPLACEMENT,
+                job,
+                type(None),
+                opts,
+                start_to_close=timedelta(minutes=2),
+            )
 
     async def _call(
         self,
@@ -264,7 +313,12 @@ class IngestDocumentWorkflow:
 
     async def _cancel(self, job: IngestInput) -> None:
         short = timedelta(minutes=1)
-        if workflow.patched(DISCARD_DOCUMENT_ON_CANCEL):
+        if self._replacing(job):
+            # The document stays as it was: only the new version's file, text and vectors go.
+            await workflow.execute_activity(
+                Activity.DISCARD_REPLACEMENT, job, start_to_close_timeout=short
+            )
+        elif workflow.patched(DISCARD_DOCUMENT_ON_CANCEL):
             # A cancelled document keeps its rows (uploading the same bytes again starts it
             # afresh) but not its file, extracted text or vectors.
             await workflow.execute_activity(
@@ -282,10 +336,11 @@ class IngestDocumentWorkflow:
         patch so histories recorded before this step replay unchanged."""
         if not workflow.patched(DISCARD_ON_PERMANENT_FAILURE):
             return
+        replacing = self._replacing(job)
         try:
             await workflow.execute_activity(
-                Activity.DISCARD_DOCUMENT,
-                job.document_id,
+                Activity.DISCARD_REPLACEMENT if replacing else Activity.DISCARD_DOCUMENT,
+                job if replacing else job.document_id,
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(
                     maximum_interval=timedelta(seconds=30), maximum_attempts=10
@@ -303,7 +358,7 @@ class IngestDocumentWorkflow:
         state = dataclasses.replace(self._progress, **changes)
         await workflow.execute_activity(
             Activity.RECORD_STATE,
-            TaskState(job.task_id, job.document_id, state),
+            TaskState(job.task_id, job.document_id, state, replacement=job.replacement is not None),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )

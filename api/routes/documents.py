@@ -11,11 +11,33 @@ from api.envelope import Envelope, error_responses, ok
 from api.schemas import DocumentPublic, UploadAccepted, UploadEnvelope
 from core import tasks
 from core.errors import NotFoundError
-from core.uploads import FILE_FIELD, receive_pdf
+from core.ingestion import StartedTask
+from core.uploads import FILE_FIELD, REPLACES_FIELD, ReceivedFile, receive_pdf
 
 router = APIRouter(prefix="/docs", tags=["documents"])
 
 _MULTIPART_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILE_FIELD],
+                    "properties": {
+                        FILE_FIELD: {"type": "string", "format": "binary"},
+                        REPLACES_FIELD: {
+                            "type": "string",
+                            "description": "Optional: the id of the document this file is a "
+                            "new version of (as PUT /docs/{id}/file).",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+_REPLACE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
@@ -58,7 +80,46 @@ async def upload_file_async(
         directory=settings.uploads_dir,
         max_bytes=settings.max_upload_bytes,
     )
-    started = await ingestion.start(received, owner=owner)
+    if received.replaces:
+        started = await ingestion.replace(received.replaces, received, owner=owner)
+    else:
+        started = await ingestion.start(received, owner=owner)
+    return _accepted(started, received, response)
+
+
+@router.put(
+    "/{document_id}/file",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadEnvelope,
+    openapi_extra=_REPLACE_BODY,
+    responses={
+        200: {"model": UploadEnvelope, "description": "The document already has these bytes"},
+        **error_responses(404, 409, 415, 503),
+    },
+    summary="Upload a new version of a document; only its changed chunks are embedded",
+    description="Runs the ingestion workflow on the new file; search keeps answering from the "
+    "current version until the new one is complete, then from the new one only. Answers 202 "
+    "with the new task, or 200 with `duplicate: true` when the bytes are the current ones.",
+)
+async def replace_document_file(
+    document_id: str,
+    request: Request,
+    response: Response,
+    ingestion: IngestionDep,
+    settings: SettingsDep,
+    owner: PrincipalDep,
+) -> UploadEnvelope:
+    received = await receive_pdf(
+        request.stream(),
+        request.headers.get("content-type"),
+        directory=settings.uploads_dir,
+        max_bytes=settings.max_upload_bytes,
+    )
+    started = await ingestion.replace(document_id, received, owner=owner)
+    return _accepted(started, received, response)
+
+
+def _accepted(started: StartedTask, received: ReceivedFile, response: Response) -> UploadEnvelope:
     task = started.task
     if started.duplicate:
         # Same bytes as a document this principal already has: nothing new to ingest.

@@ -141,7 +141,8 @@ async function api(path, {method = "GET", json} = {}) {
 }
 
 // Uploads go through XMLHttpRequest: fetch cannot report how much of a body was sent.
-function sendFile(file, onSent) {
+// `replaces`: the id of the document this file is a new version of (docs/replace.md).
+function sendFile(file, onSent, replaces) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open("POST", "/docs/upload_file_async");
@@ -165,6 +166,7 @@ function sendFile(file, onSent) {
       reject(new ApiError("network", "Cannot reach the docchat server.", 0)));
     const form = new FormData();
     form.append("file", file, file.name);
+    if (replaces) form.append("replaces", replaces);
     request.send(form);
   });
 }
@@ -402,12 +404,12 @@ async function uploadFiles(files) {
   await Promise.all(Array.from(files).map(uploadOne));
 }
 
-async function uploadOne(file) {
+async function uploadOne(file, replaces) {
   const row = makeRow(file.name);
   row.stage.textContent = "Uploading";
   try {
     // Sending the bytes is the first part of the upload quarter of the bar.
-    const accepted = await sendFile(file, (fraction) => setBar(row, fraction * 20));
+    const accepted = await sendFile(file, (fraction) => setBar(row, fraction * 20), replaces);
     row.taskId = accepted.task_id;
     documentNames.set(accepted.document_id, accepted.filename);
     const existing = rows.get(accepted.task_id);
@@ -420,6 +422,7 @@ async function uploadOne(file) {
     }
     rows.set(accepted.task_id, row);
     if (accepted.duplicate) row.detail.textContent = "Already uploaded: this is the existing copy.";
+    else if (replaces) row.detail.textContent = "New version: only changed passages are indexed again.";
     follow(accepted.task_id);
     chat.watch([accepted.task_id]);
   } catch (error) {
@@ -513,9 +516,35 @@ function documentRow(doc) {
     }
     await loadDocuments();
   });
+  // While a new version is made the server answers document_busy, shown like any error.
+  if (doc.status === "ready") actions.append(replaceButton(doc));
   actions.append(remove);
   row.append(actions);
   return row;
+}
+
+// A new version of the document: search keeps the current one until the new one is indexed.
+function replaceButton(doc) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Replace file";
+  button.setAttribute("aria-label", `Replace file of ${doc.filename}`);
+  const picker = document.createElement("input");
+  picker.type = "file";
+  picker.hidden = true;
+  picker.setAttribute("aria-label", `New version of ${doc.filename}`);
+  picker.addEventListener("change", async () => {
+    const [file] = picker.files;
+    if (!file) return;
+    clearError();
+    button.disabled = true;
+    await uploadOne(file, doc.id);
+    await loadDocuments();
+  });
+  button.addEventListener("click", () => picker.click());
+  const both = document.createDocumentFragment();
+  both.append(button, picker);
+  return both;
 }
 
 // Tasks still running when the page opens get their progress bars too.

@@ -32,7 +32,12 @@ def with_neighbours(
     result = []
     for hit in hits:
         around = [hit.chunk_index + d for d in range(-neighbours, neighbours + 1) if d]
-        texts = store.chunk_texts(hit.document_id, [i for i in around if i >= 0], owner=owner)
+        texts = store.chunk_texts(
+            hit.document_id,
+            [i for i in around if i >= 0],
+            owner=owner,
+            generation=hit.generation,
+        )
         passage: dict[int, str] = {hit.chunk_index: hit.text}
         size = len(hit.text)
         for distance in range(1, neighbours + 1):

@@ -42,7 +42,15 @@ class IndexedPoint:
     """One point as the index keeps it: numpy arrays, not lists of Python floats (a 384-float
     list costs about 12 KB, its float32 array 1.5 KB)."""
 
-    __slots__ = ("document_id", "owner", "point_id", "dense", "term_ids", "term_weights")
+    __slots__ = (
+        "document_id",
+        "owner",
+        "point_id",
+        "generation",
+        "dense",
+        "term_ids",
+        "term_weights",
+    )
 
     def __init__(
         self,
@@ -54,12 +62,15 @@ class IndexedPoint:
         normalized: bool = False,
         term_ids: Sequence[int],
         term_weights: Sequence[float],
+        generation: int = 0,
     ) -> None:
         # ``normalized``: the vector as Qdrant stored it (already a unit vector, as is).
         vector = np.asarray(dense, dtype=np.float32)
         self.point_id = point_id
         self.document_id = document_id
         self.owner = owner
+        # The document version the point belongs to (docs/replace.md); 0 before versions.
+        self.generation = generation
         self.dense: FloatArray = vector if normalized else _unit(vector)
         # Sorted term ids and their weights; empty for a chunk without terms.
         self.term_ids: IntArray = np.asarray(term_ids, dtype=np.int64)
@@ -75,6 +86,7 @@ class _Arrays:
     dense: FloatArray  # unit vectors, one row a point
     owners: IntArray  # a code per row, see ``owner_codes``
     documents: IntArray
+    generations: IntArray
     owner_codes: dict[str, int]
     document_codes: dict[str, int]
     # Inverted keyword index: the postings of term ``t`` are rows[start:end] with weights
@@ -100,7 +112,7 @@ class LocalSearchIndex:
                 collection,
                 limit=LOAD_PAGE,
                 offset=offset,
-                with_payload=["document_id", "owner"],
+                with_payload=["document_id", "owner", "generation"],
                 with_vectors=True,
             )
             index.add(_indexed(r.id, r.payload or {}, r.vector) for r in records)
@@ -130,10 +142,11 @@ class LocalSearchIndex:
         depth: int,
         document_ids: Sequence[str] | None,
         owner: str | None,
+        shown: Sequence[tuple[str, int]] = (),
     ) -> list[tuple[str, float]]:
         """The ``depth`` best (point id, cosine similarity) pairs within the filter."""
         arrays = self._current()
-        mask = _mask(arrays, document_ids, owner)
+        mask = _mask(arrays, document_ids, owner, shown)
         if not arrays.ids or not mask.any():
             return []
         # The stored vectors are unit vectors (normalised as Qdrant normalises them), so the
@@ -151,11 +164,12 @@ class LocalSearchIndex:
         depth: int,
         document_ids: Sequence[str] | None,
         owner: str | None,
+        shown: Sequence[tuple[str, int]] = (),
     ) -> list[tuple[str, float]]:
         """The ``depth`` best (point id, BM25-style score) pairs within the filter; only
         points holding a query term count (as in Qdrant, no filling up with zeros)."""
         arrays = self._current()
-        mask = _mask(arrays, document_ids, owner)
+        mask = _mask(arrays, document_ids, owner, shown)
         if not arrays.ids or not mask.any():
             return []
         # Summed in float64 in ascending term order and then cast, as local mode does.
@@ -196,6 +210,7 @@ def _indexed(point_id: object, payload: dict[str, object], vectors: object) -> I
         point_id=str(point_id),
         document_id=str(payload.get("document_id", "")),
         owner=str(payload.get("owner", "")),
+        generation=int(str(payload.get("generation") or 0)),
         dense=dense if isinstance(dense, list) else [],
         normalized=True,
         term_ids=term_ids,
@@ -232,6 +247,7 @@ def _build(points: list[IndexedPoint], dim: int) -> _Arrays:
         dense=dense,
         owners=owners.astype(np.int64),
         documents=documents.astype(np.int64),
+        generations=np.array([p.generation for p in points], dtype=np.int64),
         owner_codes=owner_codes,
         document_codes=document_codes,
         postings=postings,
@@ -241,8 +257,19 @@ def _build(points: list[IndexedPoint], dim: int) -> _Arrays:
     )
 
 
-def _mask(arrays: _Arrays, document_ids: Sequence[str] | None, owner: str | None) -> BoolArray:
+def _mask(
+    arrays: _Arrays,
+    document_ids: Sequence[str] | None,
+    owner: str | None,
+    shown: Sequence[tuple[str, int]] = (),
+) -> BoolArray:
+    """Rows within the filter; of a document being replaced (``shown``: its id and the
+    generation search shows), only that generation's rows (VectorStore._visible)."""
     mask = np.ones(len(arrays.ids), dtype=np.bool_)
+    for document_id, generation in shown:
+        code = arrays.document_codes.get(document_id)
+        if code is not None:
+            mask &= ~((arrays.documents == code) & (arrays.generations != generation))
     if owner is not None:
         code = arrays.owner_codes.get(owner)
         if code is None:

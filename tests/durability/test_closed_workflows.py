@@ -51,14 +51,14 @@ class FinalRecordGate:
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         real = tasks.record_progress
 
-        def gated(engine: Any, task_id: str, progress: Progress) -> None:
+        def gated(engine: Any, task_id: str, progress: Progress, **kwargs: Any) -> None:
             if progress.status == Status.COMPLETED:
                 self.attempts += 1
                 if self.attempts == 1:
                     self.entered.set()
                     self.release.wait(60)
                     raise ConnectionError("database connection lost (simulated)")
-            real(engine, task_id, progress)
+            real(engine, task_id, progress, **kwargs)
 
         monkeypatch.setattr(tasks, "record_progress", gated)
 

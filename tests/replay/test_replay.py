@@ -29,6 +29,7 @@ SCENARIOS = [
     "cancel",
     "cancel_as_step_completes",
     "cancel_during_final_record",
+    "replace",
 ]
 # The recorded scenarios, plus any older histories kept while a workflow.patched branch lives.
 COMMITTED = sorted(path.stem for path in HISTORIES.glob("*.json"))
@@ -142,3 +143,26 @@ async def test_the_late_cancel_history_guards_the_shielded_final_record() -> Non
     assert (
         await replayer(CancelsItsFinalRecord).replay_workflow(load("success"))
     ).replay_failure is None
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class IgnoresReplacements(IngestDocumentWorkflow):
+    """An unsafe change on the new-version path: it no longer commits or finishes one."""
+
+    @workflow.run
+    async def run(self, job: IngestInput) -> Progress:
+        return await super().run(job)
+
+    def _replacing(self, job: IngestInput) -> bool:
+        return False
+
+
+async def test_the_replace_history_guards_the_new_version_steps() -> None:
+    outcomes = {
+        scenario: await replayer(IgnoresReplacements).replay_workflow(
+            load(scenario), raise_on_replay_failure=False
+        )
+        for scenario in SCENARIOS
+    }
+    failed = {name for name, outcome in outcomes.items() if outcome.replay_failure is not None}
+    assert failed == {"replace"}
