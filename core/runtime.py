@@ -73,6 +73,10 @@ def ingest_options(settings: Settings) -> IngestOptions:
         max_attempts=settings.activity_max_attempts,
         heartbeat_timeout_seconds=settings.activity_heartbeat_timeout_seconds,
         failed_retention_hours=settings.failed_task_retention_hours,
+        extract_parallel_batches=settings.extract_parallel_batches,
+        vectorize_parallel_batches=settings.vectorize_parallel_batches,
+        text_task_queue=settings.text_task_queue,
+        embedding_task_queue=settings.embedding_task_queue,
     )
 
 

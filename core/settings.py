@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "docchat-ingest"
+    # Text work (validate, extract, OCR, chunk) and embedding (vectorize) each on its own
+    # queue, so embedding workers can run where a GPU is and text workers where the cores are.
+    # Unset: the task queue above (workflows and every activity on one queue).
+    text_task_queue: str | None = None
+    embedding_task_queue: str | None = None
+    # What `python worker.py` serves (or `--queues`): "text" (workflows and text work),
+    # "embedding" (vectorize only; needs DOCCHAT_EMBEDDING_TASK_QUEUE), or both.
+    worker_queues: str = "text,embedding"
     temporal_api_key: str | None = None
     temporal_tls: bool = False
     # Run the worker inside the API process (needed with Qdrant local mode, one process per path).
@@ -69,6 +77,10 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
     extract_pages_per_activity: int = Field(default=25, ge=1)
     vectorize_chunks_per_activity: int = Field(default=128, ge=1)
+    # How many batches of one document run at once, spread over the workers: extract (and
+    # OCR) batches, and vectorize batches. 1 runs them one after another.
+    extract_parallel_batches: int = Field(default=4, ge=1, le=256)
+    vectorize_parallel_batches: int = Field(default=4, ge=1, le=256)
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     max_pages: int = Field(default=2000, ge=1)
     max_extracted_chars: int = Field(default=20_000_000, ge=1)
@@ -206,6 +218,18 @@ class Settings(BaseSettings):
     def _temporal_task_queue(cls, value: str) -> str:
         return checks.temporal_name(value, what="task queue", example="docchat-ingest")
 
+    @field_validator("text_task_queue", "embedding_task_queue")
+    @classmethod
+    def _step_task_queue(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        return checks.temporal_name(value, what="task queue", example="docchat-embedding")
+
+    @field_validator("worker_queues")
+    @classmethod
+    def _worker_queues(cls, value: str) -> str:
+        return ",".join(sorted(worker_roles(value)))
+
     @field_validator("temporal_api_key", "qdrant_api_key")
     @classmethod
     def _api_key(cls, value: str | None) -> str | None:
@@ -314,6 +338,20 @@ class Settings(BaseSettings):
     @property
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'docchat.db'}"
+
+
+WORKER_ROLES = ("text", "embedding")
+
+
+def worker_roles(value: str) -> frozenset[str]:
+    """The queues a worker serves, from "text", "embedding" or "text,embedding"."""
+    roles = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = roles - set(WORKER_ROLES)
+    if not roles or unknown:
+        raise ValueError(
+            f"{value!r}: name one or both of {', '.join(WORKER_ROLES)}, e.g. 'text,embedding'"
+        )
+    return roles
 
 
 # The principal of a key configured without one (DOCCHAT_API_KEYS=<key>).

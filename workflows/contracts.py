@@ -113,6 +113,15 @@ class IngestOptions:
     heartbeat_timeout_seconds: float = 30.0
     schedule_to_start_timeout_seconds: float = 6 * 3600.0
     failed_retention_hours: float = 24 * 7.0
+    # How many extract (and OCR) batches, and how many vectorize batches, of one document run
+    # at once, spread over every worker polling their queue. 1 (the default of payloads that
+    # predate the fields) runs them one after another.
+    extract_parallel_batches: int = 1
+    vectorize_parallel_batches: int = 1
+    # The task queues text work (validate, extract, OCR, chunk) and embedding (vectorize) are
+    # scheduled on; None: the workflow's own queue. Chosen per run, in the workflow.
+    text_task_queue: str | None = None
+    embedding_task_queue: str | None = None
 
 
 @dataclass
@@ -191,6 +200,10 @@ class StepProgress:
     step: str
     done: int
     total: int
+    # Where this activity's batch began (``done`` counts from the document's start): with
+    # batches in parallel, what each running batch adds is ``done - start``. None from older
+    # workers.
+    start: int | None = None
 
     @classmethod
     def from_details(cls, details: object) -> StepProgress | None:
@@ -199,8 +212,9 @@ class StepProgress:
         if not isinstance(details, dict):
             return None
         step, done, total = details.get("step"), details.get("done"), details.get("total")
+        start = details.get("start")
         if isinstance(step, str) and isinstance(done, int) and isinstance(total, int):
-            return cls(step, done, total)
+            return cls(step, done, total, start if isinstance(start, int) else None)
         return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -51,6 +52,9 @@ CANCEL_AFTER_COMPLETED_STEP = "cancel-after-completed-step"
 DISCARD_ON_PERMANENT_FAILURE = "discard-document-on-permanent-failure"
 COMPLETION_OUTLASTS_CANCEL = "completion-record-outlasts-cancel"
 DISCARD_DOCUMENT_ON_CANCEL = "discard-document-on-cancel"
+# Batches of a step run in a bounded window, and text and embedding work go to their own
+# task queues (IngestOptions); runs that started before keep the one-at-a-time path.
+PARALLEL_BATCHES_ON_QUEUES = "parallel-batches-on-task-queues"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -62,6 +66,12 @@ class IngestDocumentWorkflow:
         # Rebuilt on replay from the recorded results, so it needs no patch.
         self._characters_extracted = 0
         self._ocr_pages = 0
+        # The batches (by first page, by first chunk) that finished: a resume after a failure
+        # runs only the others. Rebuilt on replay like the counts above.
+        self._extracted_batches: set[int] = set()
+        self._embedded_batches: set[int] = set()
+        # Whether this run takes the parallel path: fixed once, at its first step.
+        self._parallel: bool | None = None
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -117,6 +127,9 @@ class IngestDocumentWorkflow:
         p = self._progress
         opts = job.options
         p.status = Status.RUNNING
+        if self._parallel is None:
+            self._parallel = workflow.patched(PARALLEL_BATCHES_ON_QUEUES)
+        text_queue = opts.text_task_queue if self._parallel else None
         if p.page_count is None:
             p.current_step = Step.UPLOAD
             validated: ValidateResult = await self._call(
@@ -125,6 +138,7 @@ class IngestDocumentWorkflow:
                 ValidateResult,
                 opts,
                 start_to_close=timedelta(minutes=2),
+                task_queue=text_queue,
             )
             p.page_count = validated.page_count
             p.upload_progress = 100.0
@@ -132,7 +146,9 @@ class IngestDocumentWorkflow:
 
         page_count = p.page_count
         p.current_step = Step.EXTRACT
-        while p.pages_extracted < page_count:
+        if self._parallel:
+            await self._extract_in_parallel(job, page_count)
+        while not self._parallel and p.pages_extracted < page_count:
             first = p.pages_extracted + 1
             last = min(page_count, p.pages_extracted + opts.extract_pages_per_activity)
             extracted: ExtractResult = await self._call(
@@ -164,6 +180,7 @@ class IngestDocumentWorkflow:
                 ChunkResult,
                 opts,
                 start_to_close=timedelta(minutes=10),
+                task_queue=text_queue,
             )
             p.chunk_count = chunked.chunk_count
             p.chunking_progress = 100.0
@@ -171,7 +188,9 @@ class IngestDocumentWorkflow:
 
         chunk_count = p.chunk_count
         p.current_step = Step.VECTORIZE
-        while p.chunks_embedded < chunk_count:
+        if self._parallel:
+            await self._vectorize_in_parallel(job, chunk_count)
+        while not self._parallel and p.chunks_embedded < chunk_count:
             stop = min(chunk_count, p.chunks_embedded + opts.vectorize_chunks_per_activity)
             await self._call(
                 Activity.VECTORIZE,
@@ -184,6 +203,100 @@ class IngestDocumentWorkflow:
             p.vectorization_progress = _percent(stop, chunk_count)
             p.refresh_overall()
 
+    async def _extract_in_parallel(self, job: IngestInput, page_count: int) -> None:
+        """Every batch but the last in a window of ``extract_parallel_batches``, then the last.
+
+        What is order-dependent in extraction is the whole-document part: the text and OCR
+        caps count every page, and the no-text check reads them all. Each windowed batch gets
+        the counts of the batches finished when it starts (so it alone never passes a cap),
+        and the last batch runs alone, after the others, with their exact sums: it enforces
+        the caps on the whole document and makes the whole-document checks, as before.
+        """
+        p = self._progress
+        opts = job.options
+        size = opts.extract_pages_per_activity
+        batches = [
+            (first, min(page_count, first + size - 1)) for first in range(1, page_count + 1, size)
+        ]
+        *body, final = batches
+
+        def extract(first: int, last: int) -> Callable[[], Awaitable[ExtractResult]]:
+            def call() -> Awaitable[ExtractResult]:
+                return self._call(
+                    Activity.EXTRACT,
+                    ExtractInput(
+                        job.task_id,
+                        job.document_id,
+                        first,
+                        last,
+                        page_count,
+                        characters_before=self._characters_extracted,
+                        ocr_pages_before=self._ocr_pages,
+                    ),
+                    ExtractResult,
+                    opts,
+                    start_to_close=timedelta(minutes=10),
+                    task_queue=opts.text_task_queue,
+                )
+
+            return call
+
+        def extracted(batch: tuple[int, int], result: ExtractResult) -> None:
+            first, last = batch
+            self._extracted_batches.add(first)
+            self._characters_extracted += result.characters
+            self._ocr_pages += result.ocr_pages
+            p.pages_extracted += last - first + 1
+            p.extraction_progress = _percent(p.pages_extracted, page_count)
+            p.refresh_overall()
+
+        todo = [batch for batch in body if batch[0] not in self._extracted_batches]
+        await _in_window(
+            [(batch, extract(*batch)) for batch in todo],
+            opts.extract_parallel_batches,
+            extracted,
+        )
+        if final[0] not in self._extracted_batches:
+            extracted(final, await extract(*final)())
+
+    async def _vectorize_in_parallel(self, job: IngestInput, chunk_count: int) -> None:
+        """Vectorize batches in a window of ``vectorize_parallel_batches``: each writes its own
+        chunks' vectors (by chunk id), so they need nothing from one another."""
+        p = self._progress
+        opts = job.options
+        size = opts.vectorize_chunks_per_activity
+
+        def vectorize(start: int, stop: int) -> Callable[[], Awaitable[VectorizeResult]]:
+            def call() -> Awaitable[VectorizeResult]:
+                return self._call(
+                    Activity.VECTORIZE,
+                    VectorizeInput(job.task_id, job.document_id, start, stop, chunk_count),
+                    VectorizeResult,
+                    opts,
+                    start_to_close=timedelta(minutes=15),
+                    task_queue=opts.embedding_task_queue,
+                )
+
+            return call
+
+        def embedded(batch: tuple[int, int], _: VectorizeResult) -> None:
+            start, stop = batch
+            self._embedded_batches.add(start)
+            p.chunks_embedded += stop - start
+            p.vectorization_progress = _percent(p.chunks_embedded, chunk_count)
+            p.refresh_overall()
+
+        todo = [
+            (start, min(chunk_count, start + size))
+            for start in range(0, chunk_count, size)
+            if start not in self._embedded_batches
+        ]
+        await _in_window(
+            [(batch, vectorize(*batch)) for batch in todo],
+            opts.vectorize_parallel_batches,
+            embedded,
+        )
+
     async def _call(
         self,
         activity: str,
@@ -192,11 +305,14 @@ class IngestDocumentWorkflow:
         opts: IngestOptions,
         *,
         start_to_close: timedelta,
+        task_queue: str | None = None,
     ) -> ResultT:
         result: ResultT = await workflow.execute_activity(
             activity,
             arg,
             result_type=result_type,
+            # None: the workflow's own queue (and the call the histories before it recorded).
+            task_queue=task_queue,
             # Queued too long: no worker is serving the task queue.
             schedule_to_start_timeout=timedelta(seconds=opts.schedule_to_start_timeout_seconds),
             # Too slow: a hung extraction or embedding.
@@ -309,6 +425,55 @@ class IngestDocumentWorkflow:
         )
         for name, value in changes.items():
             setattr(self._progress, name, value)
+
+
+BatchT = TypeVar("BatchT")
+
+
+async def _in_window(
+    batches: list[tuple[BatchT, Callable[[], Awaitable[ResultT]]]],
+    window: int,
+    finished: Callable[[BatchT, ResultT], None],
+) -> None:
+    """Run the batches in order, at most ``window`` at once, and call ``finished`` for each
+    one that ends, in the order they end.
+
+    A batch that fails stops new ones from starting; those already running finish (and count)
+    before the first failure is raised, so a resume runs only what is missing. A cancel stops
+    every running batch, and waits for them to stop, before it goes on.
+    """
+    waiting = iter(batches)
+    running: list[tuple[BatchT, asyncio.Task[ResultT]]] = []
+    failure: BaseException | None = None
+    try:
+        while True:
+            while failure is None and len(running) < max(1, window):
+                following = next(waiting, None)
+                if following is None:
+                    break
+                batch, start = following
+                running.append((batch, asyncio.ensure_future(start())))
+            if not running:
+                break
+            await workflow.wait([task for _, task in running], return_when=asyncio.FIRST_COMPLETED)
+            still: list[tuple[BatchT, asyncio.Task[ResultT]]] = []
+            for batch, task in running:  # in the order they started: the same on replay
+                if not task.done():
+                    still.append((batch, task))
+                elif task.cancelled():
+                    failure = failure or asyncio.CancelledError()
+                elif task.exception() is not None:
+                    failure = failure or task.exception()
+                else:
+                    finished(batch, task.result())
+            running = still
+    except asyncio.CancelledError:
+        for _, task in running:
+            task.cancel()
+        await asyncio.gather(*(task for _, task in running), return_exceptions=True)
+        raise
+    if failure is not None:
+        raise failure
 
 
 def _percent(done: int, total: int) -> float:
