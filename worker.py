@@ -64,10 +64,9 @@ class QueuePlan:
     which activities (``all``, ``text`` or ``embedding`` of ``IngestActivities``)."""
 
     queues: tuple[tuple[str, str], ...]
-
-    @property
-    def embeds(self) -> bool:
-        return any(kind in ("all", "embedding") for _, kind in self.queues)
+    # Whether it embeds as a matter of course (and loads the model at start-up); a text
+    # worker embeds only for runs that predate the split queues, loading the model then.
+    embeds: bool
 
 
 def plan_queues(settings: Settings, roles: frozenset[str]) -> QueuePlan:
@@ -88,7 +87,8 @@ def plan_queues(settings: Settings, roles: frozenset[str]) -> QueuePlan:
                 "a worker serving only the embedding queue needs its own queue: set "
                 "DOCCHAT_EMBEDDING_TASK_QUEUE (and the same on the API), or serve text too"
             )
-    return QueuePlan(tuple(queues))
+    split = settings.embedding_task_queue not in (None, main)
+    return QueuePlan(tuple(queues), embeds="embedding" in roles or not split)
 
 
 def build_workers(
