@@ -326,8 +326,9 @@ class IngestActivities:
             self._deps.storage.remove_document(document_id, document.stored_name)
 
     def text(self) -> list[Callable[..., object]]:
-        """What runs on the text task queue: the work of the text child."""
-        return [self.validate_upload, self.extract_pages, self.chunk_document]
+        """What runs on the text task queue: the work of the text child (validate, which is
+        short, runs on the workflows' queue, served by the same workers)."""
+        return [self.extract_pages, self.chunk_document]
 
     def embedding(self) -> list[Callable[..., object]]:
         """What runs on the embedding task queue."""

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "docchat-ingest"
-    # Text work (validate, extract, OCR, chunk) and embedding (vectorize) each on its own
+    # Text work (extract, OCR, chunk) and embedding (vectorize) each on its own
     # queue, so embedding workers can run where a GPU is and text workers where the cores are.
     # Unset: the task queue above (workflows and every activity on one queue).
     text_task_queue: str | None = None

@@ -118,8 +118,8 @@ class IngestOptions:
     # predate the fields) runs them one after another.
     extract_parallel_batches: int = 1
     vectorize_parallel_batches: int = 1
-    # The task queues text work (validate, extract, OCR, chunk) and embedding (vectorize) are
-    # scheduled on; None: the workflow's own queue. Chosen per run, in the workflow.
+    # The task queues text work (extract, OCR, chunk) and embedding (vectorize) are scheduled
+    # on; None: the workflow's own queue. Chosen per run, in the workflow.
     text_task_queue: str | None = None
     embedding_task_queue: str | None = None
 

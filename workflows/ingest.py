@@ -127,9 +127,6 @@ class IngestDocumentWorkflow:
         p = self._progress
         opts = job.options
         p.status = Status.RUNNING
-        if self._parallel is None:
-            self._parallel = workflow.patched(PARALLEL_BATCHES_ON_QUEUES)
-        text_queue = opts.text_task_queue if self._parallel else None
         if p.page_count is None:
             p.current_step = Step.UPLOAD
             validated: ValidateResult = await self._call(
@@ -138,12 +135,16 @@ class IngestDocumentWorkflow:
                 ValidateResult,
                 opts,
                 start_to_close=timedelta(minutes=2),
-                task_queue=text_queue,
             )
             p.page_count = validated.page_count
             p.upload_progress = 100.0
             p.refresh_overall()
 
+        # After validate, which stays on the workflows' queue (the text workers serve it):
+        # every history, old or new, begins the same way.
+        if self._parallel is None:
+            self._parallel = workflow.patched(PARALLEL_BATCHES_ON_QUEUES)
+        text_queue = opts.text_task_queue if self._parallel else None
         page_count = p.page_count
         p.current_step = Step.EXTRACT
         if self._parallel:

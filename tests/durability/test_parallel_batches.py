@@ -177,14 +177,24 @@ async def test_batches_spread_over_two_workers_and_a_killed_one_is_taken_over(
         )
         handle = client.get_workflow_handle(started.task.workflow_id, result_type=Progress)
 
-        # Both text workers hold extract batches of this one document at once.
-        deadline = time.monotonic() + 180
-        while (running := await running_extract_workers(handle)) != {w.pid for w in text}:
+        # Both text workers finished extract batches of this one document, and hold more
+        # at once. The history records an activity's start when it ends (its last attempt's).
+        both = {w.pid for w in text}
+        deadline = time.monotonic() + 240
+        while True:
+            running = await running_extract_workers(handle)
+            finished = {
+                pid_of(event.identity)
+                for name, event in activity_starts(await handle.fetch_history())
+                if name == Activity.EXTRACT
+            }
+            if finished == both and running == both:
+                break
             for worker in workers:
                 worker.check_running()
             progress = await handle.query(PROGRESS_QUERY, result_type=Progress)
             assert progress.current_step in (Step.UPLOAD, Step.EXTRACT), (running, progress)
-            assert time.monotonic() < deadline, f"batches never ran on both workers: {running}"
+            assert time.monotonic() < deadline, f"never both: ran {finished}, running {running}"
             await asyncio.sleep(0.2)
         victim, survivor = text
         victim.kill()
