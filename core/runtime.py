@@ -77,6 +77,7 @@ def ingest_options(settings: Settings) -> IngestOptions:
         vectorize_parallel_batches=settings.vectorize_parallel_batches,
         text_task_queue=settings.text_task_queue,
         embedding_task_queue=settings.embedding_task_queue,
+        continue_as_new_after_events=settings.continue_as_new_after_events,
     )
 
 

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # OCR) batches, and vectorize batches. 1 runs them one after another.
     extract_parallel_batches: int = Field(default=4, ge=1, le=256)
     vectorize_parallel_batches: int = Field(default=4, ge=1, le=256)
+    # A document's workflow run continues as a new run (same workflow id) between batches once
+    # its history holds this many events (0: never), so a huge document's history stays
+    # bounded; Temporal warns from 10,240 events and refuses past 51,200.
+    continue_as_new_after_events: int = Field(default=8000, ge=0)
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     max_pages: int = Field(default=2000, ge=1)
     max_extracted_chars: int = Field(default=20_000_000, ge=1)

@@ -122,6 +122,20 @@ class IngestOptions:
     # on; None: the workflow's own queue. Chosen per run, in the workflow.
     text_task_queue: str | None = None
     embedding_task_queue: str | None = None
+    # Past this many history events (0: never) the run continues as a new run of the same
+    # workflow id, between batches, so a huge document's history stays bounded.
+    continue_as_new_after_events: int = 0
+
+
+@dataclass
+class CarriedState:
+    """What a run hands the next one when it continues as new: counts and batch ids only."""
+
+    progress: Progress
+    characters_extracted: int
+    ocr_pages: int
+    extracted_batches: list[int]
+    embedded_batches: list[int]
 
 
 @dataclass
@@ -129,6 +143,8 @@ class IngestInput:
     task_id: str
     document_id: str
     options: IngestOptions = field(default_factory=IngestOptions)
+    # Set only by a run that continued as new (IngestOptions.continue_as_new_after_events).
+    carried: CarriedState | None = None
 
 
 @dataclass

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RETRY_SIGNAL,
         WORKFLOW_NAME,
         Activity,
+        CarriedState,
         ChunkInput,
         ChunkResult,
         ExtractInput,
@@ -72,6 +73,9 @@ class IngestDocumentWorkflow:
         self._embedded_batches: set[int] = set()
         # Whether this run takes the parallel path: fixed once, at its first step.
         self._parallel: bool | None = None
+        # Batches this run finished: a run continues as new only after one, so a limit below
+        # what a run needs to start can never make runs that hand over without progress.
+        self._finished_here = 0
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -85,6 +89,8 @@ class IngestDocumentWorkflow:
 
     @workflow.run
     async def run(self, job: IngestInput) -> Progress:
+        if job.carried is not None:
+            self._resume_carried(job.carried)
         p = self._progress
         try:
             while True:
@@ -107,6 +113,36 @@ class IngestDocumentWorkflow:
         else:
             await self._record(job, status=Status.COMPLETED, current_step=Step.DONE)
         return p
+
+    def _resume_carried(self, carried: CarriedState) -> None:
+        self._progress = carried.progress
+        self._characters_extracted = carried.characters_extracted
+        self._ocr_pages = carried.ocr_pages
+        self._extracted_batches = set(carried.extracted_batches)
+        self._embedded_batches = set(carried.embedded_batches)
+        self._parallel = True  # only the parallel path continues as new
+
+    def _history_is_long(self, opts: IngestOptions) -> bool:
+        limit = opts.continue_as_new_after_events
+        return (
+            limit > 0
+            and self._finished_here > 0
+            and workflow.info().get_current_history_length() >= limit
+        )
+
+    def _continue_as_new_if_long(self, job: IngestInput) -> None:
+        """Between batches, with none running: hand the counts to a new run of this workflow
+        id (queries, signals, cancels and results by id follow it)."""
+        if not self._history_is_long(job.options):
+            return
+        carried = CarriedState(
+            progress=self._progress,
+            characters_extracted=self._characters_extracted,
+            ocr_pages=self._ocr_pages,
+            extracted_batches=sorted(self._extracted_batches),
+            embedded_batches=sorted(self._embedded_batches),
+        )
+        workflow.continue_as_new(dataclasses.replace(job, carried=carried))
 
     async def _record_completion(self, job: IngestInput) -> None:
         """Every step is done: writing `completed` is the commit point, and a cancel that
@@ -245,6 +281,7 @@ class IngestDocumentWorkflow:
         def extracted(batch: tuple[int, int], result: ExtractResult) -> None:
             first, last = batch
             self._extracted_batches.add(first)
+            self._finished_here += 1
             self._characters_extracted += result.characters
             self._ocr_pages += result.ocr_pages
             p.pages_extracted += last - first + 1
@@ -256,7 +293,9 @@ class IngestDocumentWorkflow:
             [(batch, extract(*batch)) for batch in todo],
             opts.extract_parallel_batches,
             extracted,
+            stop=lambda: self._history_is_long(opts),
         )
+        self._continue_as_new_if_long(job)
         if final[0] not in self._extracted_batches:
             extracted(final, await extract(*final)())
 
@@ -283,6 +322,7 @@ class IngestDocumentWorkflow:
         def embedded(batch: tuple[int, int], _: VectorizeResult) -> None:
             start, stop = batch
             self._embedded_batches.add(start)
+            self._finished_here += 1
             p.chunks_embedded += stop - start
             p.vectorization_progress = _percent(p.chunks_embedded, chunk_count)
             p.refresh_overall()
@@ -296,7 +336,9 @@ class IngestDocumentWorkflow:
             [(batch, vectorize(*batch)) for batch in todo],
             opts.vectorize_parallel_batches,
             embedded,
+            stop=lambda: self._history_is_long(opts),
         )
+        self._continue_as_new_if_long(job)
 
     async def _call(
         self,
@@ -435,20 +477,23 @@ async def _in_window(
     batches: list[tuple[BatchT, Callable[[], Awaitable[ResultT]]]],
     window: int,
     finished: Callable[[BatchT, ResultT], None],
+    *,
+    stop: Callable[[], bool] = lambda: False,
 ) -> None:
     """Run the batches in order, at most ``window`` at once, and call ``finished`` for each
     one that ends, in the order they end.
 
     A batch that fails stops new ones from starting; those already running finish (and count)
-    before the first failure is raised, so a resume runs only what is missing. A cancel stops
-    every running batch, and waits for them to stop, before it goes on.
+    before the first failure is raised, so a resume runs only what is missing. ``stop`` true
+    (a history grown long) also starts no more: the running ones finish and it returns. A
+    cancel stops every running batch, and waits for them to stop, before it goes on.
     """
     waiting = iter(batches)
     running: list[tuple[BatchT, asyncio.Task[ResultT]]] = []
     failure: BaseException | None = None
     try:
         while True:
-            while failure is None and len(running) < max(1, window):
+            while failure is None and not stop() and len(running) < max(1, window):
                 following = next(waiting, None)
                 if following is None:
                     break

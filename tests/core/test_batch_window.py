@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -199,3 +200,34 @@ async def wait_for(handle: WorkflowHandle[Any, Progress], done: Any) -> Progress
             return progress
         await asyncio.sleep(0.05)
     raise AssertionError(f"{handle.id} never got there; last {progress}")
+
+
+async def test_a_long_history_continues_as_new_and_every_batch_runs_once(
+    worker: tuple[Client, str, StandIns],
+) -> None:
+    client, queue, stand_ins = worker
+    limit = 30
+    handle = await start(client, queue, options(continue_as_new_after_events=limit))
+    result = await handle.result()  # follows the runs by workflow id
+
+    assert result.status == Status.COMPLETED
+    assert (result.pages_extracted, result.chunks_embedded) == (PAGES, CHUNKS)
+    assert sorted(job.first_page for job in stand_ins.extracts) == [1, 3, 5, 7, 9]
+    assert stand_ins.vectorized == Counter({0: 1, 5: 1, 10: 1, 15: 1, 20: 1})
+    # The last extract batch still saw every other batch's count, across runs.
+    assert stand_ins.extracts[-1].characters_before == 8 * CHARACTERS_PER_PAGE
+
+    lengths = []
+    run_id = handle.first_execution_run_id
+    while run_id:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        lengths.append(len(history.events))
+        last = history.events[-1]
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            else None
+        )
+    assert len(lengths) >= 2, lengths
+    # Bounded: the limit, plus what the batches already running add while they finish.
+    assert max(lengths) <= limit + 3 * 8, lengths
