@@ -40,6 +40,7 @@ from core.models import ProcessingStatus
 from core.runtime import open_resources
 from core.settings import Settings
 from core.uploads import store_local_copy
+from tests.helpers import load_worker_healthcheck
 from tests.pdfs import text_pdf
 from tests.postgres import PostgresCluster
 
@@ -112,7 +113,12 @@ async def ingest(
             )
         )
     try:
-        await asyncio.sleep(0)  # the workers start while the rows are written
+        # The clock starts once every worker polls: start-up (torch, the model) is not ingestion.
+        pollers = load_worker_healthcheck().poller_identities
+        while len(await pollers(temporal.client, base.temporal_task_queue)) < workers:
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"a worker exited; see {run}/worker-*.log")
+            await asyncio.sleep(0.5)
         service = IngestionService(resources, temporal.client)
         started_at = time.perf_counter()
         started = [
