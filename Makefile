@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.docchat-installed
 
-.PHONY: install run worker test lint format bench clean postgres-server tesseract
+.PHONY: install run worker test lint format bench bench-scale clean postgres-server tesseract
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ $(BENCH_STAMP): $(STAMP)
 # make bench BENCH_ARGS="--quick" | "--only live" | "--only formats" | "--corpus DIR"
 bench: $(BENCH_STAMP) tesseract
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Ingestion with 1, 2 and 4 worker processes; one large document, batches parallel vs sequential.
+# make bench-scale SCALE_ARGS="--large-pages 10000 --max-pages 10000"
+bench-scale: $(BENCH_STAMP)
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 run: install tesseract
 	$(BIN)/python scripts/run_local.py

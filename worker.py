@@ -1,17 +1,25 @@
 """Runs a docchat ingestion worker against the configured Temporal, database and Qdrant.
 
-    python worker.py
+    python worker.py [--queues text,embedding]
+
+``--queues`` (or DOCCHAT_WORKER_QUEUES) chooses what it serves: ``text`` (the workflows and
+the text work: validate, extract, OCR, chunk), ``embedding`` (vectorize, on
+DOCCHAT_EMBEDDING_TASK_QUEUE), or both (the default).
 
 SIGTERM or Ctrl-C stop it gracefully: running activities get time to finish or heartbeat.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from prometheus_client import start_http_server
@@ -30,7 +38,7 @@ from core.observability.activity_metrics import (
 from core.observability.tracing import configure_tracing
 from core.runtime import Resources, freeze_startup_heap, open_resources
 from core.search.model_identity import EmbeddingModelMismatchError
-from core.settings import ConfigurationError, Settings, get_settings
+from core.settings import ConfigurationError, Settings, get_settings, worker_roles
 from core.sweeper import start_sweeper_for
 from core.temporal import connect_temporal
 from workflows.ingest import IngestDocumentWorkflow
@@ -42,11 +50,13 @@ ACTIVITY_THREADS = 4
 HEARTBEAT_EVERY_S = 0.5
 
 
-def start_ingestion_processes(resources: Resources) -> None:
-    """Start the child processes and load the model now, not on the first document."""
+def start_ingestion_processes(resources: Resources, *, embeds: bool = True) -> None:
+    """Start the child processes and load the model now, not on the first document (a
+    worker that serves no embedding queue loads it only if a legacy run needs it)."""
     offload.configure(niceness=resources.settings.ingest_niceness)
     offload.text_work.start()
-    offload.embedding_work.submit(offload.load_embedder, resources.embedder_config())
+    if embeds:
+        offload.embedding_work.submit(offload.load_embedder, resources.embedder_config())
 
 
 def report_index(resources: Resources, *, strict: bool = True) -> None:
@@ -75,21 +85,102 @@ def report_index(resources: Resources, *, strict: bool = True) -> None:
 def build_worker(
     client: Client, resources: Resources, *, executor: ThreadPoolExecutor, task_queue: str
 ) -> Worker:
+    """A worker for the workflows and every activity on one task queue."""
     deps = IngestDependencies.from_resources(resources)
     activities = IngestActivities(deps)
     reindex = ReindexActivities(deps, resources.versions)
+    return _worker(
+        client,
+        task_queue,
+        [*activities.all(), *reindex.all()],
+        executor=executor,
+        workflows=True,
+        fair_shares=resources.settings.fair_shares,
+    )
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    """What one worker process serves: per task queue, whether it runs the workflows and
+    which activities (``all``, ``text`` or ``embedding`` of ``IngestActivities``)."""
+
+    queues: tuple[tuple[str, str], ...]
+    # Whether it embeds as a matter of course (and loads the model at start-up); a text
+    # worker embeds only for runs that predate the split queues, loading the model then.
+    embeds: bool
+
+
+def plan_queues(settings: Settings, roles: frozenset[str]) -> QueuePlan:
+    """The text role serves the workflows' queue (workflows, the small activities, and every
+    activity of runs that predate the split queues) and the text queue; the embedding role
+    serves the embedding queue only."""
+    main = settings.temporal_task_queue
+    queues: list[tuple[str, str]] = []
+    if "text" in roles:
+        queues.append((main, "all"))
+        if settings.text_task_queue not in (None, main):
+            queues.append((settings.text_task_queue, "text"))
+    if "embedding" in roles:
+        if settings.embedding_task_queue not in (None, main):
+            queues.append((settings.embedding_task_queue, "embedding"))
+        elif "text" not in roles:
+            raise ConfigurationError(
+                "a worker serving only the embedding queue needs its own queue: set "
+                "DOCCHAT_EMBEDDING_TASK_QUEUE (and the same on the API), or serve text too"
+            )
+    split = settings.embedding_task_queue not in (None, main)
+    return QueuePlan(tuple(queues), embeds="embedding" in roles or not split)
+
+
+def build_workers(
+    client: Client, resources: Resources, *, executor: ThreadPoolExecutor, plan: QueuePlan
+) -> list[Worker]:
+    deps = IngestDependencies.from_resources(resources)
+    activities = IngestActivities(deps)
+    reindex = ReindexActivities(deps, resources.versions)
+    kinds = {
+        # The re-index runs on the workflows' queue: its activities embed (a worker serving it
+        # loads the model when one is needed), and its workflows live there.
+        "all": lambda: [*activities.all(), *reindex.all()],
+        "text": activities.text,
+        "embedding": activities.embedding,
+    }
+    return [
+        _worker(
+            client,
+            queue,
+            kinds[kind](),
+            executor=executor,
+            workflows=kind == "all",
+            fair_shares=resources.settings.fair_shares,
+        )
+        for queue, kind in plan.queues
+    ]
+
+
+def _worker(
+    client: Client,
+    task_queue: str,
+    activities: list[Callable[..., object]],
+    *,
+    executor: ThreadPoolExecutor,
+    workflows: bool,
+    fair_shares: bool,
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[IngestDocumentWorkflow, ReindexWorkflow, ReindexDocumentWorkflow],
-        activities=[*activities.all(), *reindex.all()],
+        workflows=(
+            [IngestDocumentWorkflow, ReindexWorkflow, ReindexDocumentWorkflow] if workflows else []
+        ),
+        activities=activities,
         activity_executor=executor,
         # Step durations, retries and failures (core/observability); the client's tracing
         # interceptor, when on, is added by the SDK itself.
         interceptors=[ActivityMetricsInterceptor()],
         # An eagerly started activity skips the server's matching, and with it the round-robin
         # of fairness keys: a principal with many workflows would keep every slot.
-        disable_eager_activity_execution=resources.settings.fair_shares,
+        disable_eager_activity_execution=fair_shares,
         max_concurrent_activities=ACTIVITY_THREADS,
         # Heartbeats carry cancellation, and how far a step got (the progress status reads
         # show): send them often, so a cancel lands within a second and progress moves twice
@@ -100,7 +191,8 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, roles: frozenset[str] | None = None) -> None:
+    plan = plan_queues(settings, roles or worker_roles(settings.worker_queues))
     # First, before anything is opened or connected: a local Qdrant folder is one process's.
     claim = LocalQdrantClaim.take(settings, role="a worker")
     resources = open_resources(settings)
@@ -108,7 +200,7 @@ async def run_worker(settings: Settings) -> None:
     # is migrated (progress in the log), a pre-versions one adopted as index version 1, and
     # settings that no longer match the active version are reported with what to do.
     await asyncio.to_thread(report_index, resources)
-    start_ingestion_processes(resources)
+    start_ingestion_processes(resources, embeds=plan.embeds)
     configure_tracing(settings, service_name="docchat-worker")
     if settings.worker_metrics_port is not None:
         # Prometheus scrapes each worker here: its step histograms and counters live in it.
@@ -119,12 +211,15 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    with ContextThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(
-            client, resources, executor=executor, task_queue=settings.temporal_task_queue
-        )
-        async with worker:
-            log.info("worker polling task queue %s", settings.temporal_task_queue)
+    # Each queue's worker may run ACTIVITY_THREADS activities: a thread for each, so a started
+    # activity never waits for a thread (and misses its heartbeats).
+    with ContextThreadPoolExecutor(max_workers=ACTIVITY_THREADS * len(plan.queues)) as executor:
+        workers = build_workers(client, resources, executor=executor, plan=plan)
+        async with contextlib.AsyncExitStack() as stack:
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            for queue, kind in plan.queues:
+                log.info("worker polling task queue %s (%s)", queue, kind)
             sweeper = start_sweeper_for(resources)
             freeze_startup_heap()
             await stop.wait()
@@ -135,15 +230,23 @@ async def run_worker(settings: Settings) -> None:
         claim.release()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run a docchat ingestion worker.")
+    parser.add_argument(
+        "--queues",
+        help="what to serve: text, embedding or text,embedding (default: DOCCHAT_WORKER_QUEUES)",
+    )
+    args = parser.parse_args(argv)
     try:
         settings = get_settings()
-    except ConfigurationError as exc:
+        roles = worker_roles(args.queues or settings.worker_queues)
+        plan_queues(settings, roles)
+    except (ConfigurationError, ValueError) as exc:
         sys.exit(f"docchat worker: {exc}")
     log_context.install()
     logging.basicConfig(level=settings.log_level.upper(), format=log_context.LOG_FORMAT)
     try:
-        asyncio.run(run_worker(settings))
+        asyncio.run(run_worker(settings, roles))
     except QdrantFolderInUseError as exc:
         sys.exit(f"docchat worker: {exc}")
     except EmbeddingModelMismatchError as exc:

@@ -28,6 +28,8 @@ from activities.progress import StepBeat, seconds_left
 from core import extraction, offload, tasks
 from core.embeddings import bundled_model_path, length_sorted_batches
 from core.extraction import ExtractionLimits
+from core.extraction.ocr import check_ocr_budget
+from core.extraction.units import text_too_large
 from core.faults import DocumentFault, FaultCode
 from core.models import Document, ProcessingStep
 from core.runtime import Resources
@@ -218,8 +220,13 @@ class IngestActivities:
             beat.advance(job.first_page + len(pages) - 1)
         self._document(job.document_id)  # deleted meanwhile: write nothing
         self._deps.storage.write_pages(artifacts, job.first_page, pages)
+        ocr_pages = sum(page.ocr for page in pages)
         if job.last_page == job.page_count:
             # Only the last batch sees the whole document, so whole-document checks live here.
+            # The workflow runs it after every other batch (with batches in parallel too), and
+            # each earlier batch only knew the batches finished before it started: their sums
+            # are checked against the caps once more here.
+            self._require_within_caps(earlier + characters, ocr_earlier + ocr_pages)
             extraction.require_text(
                 self._deps.storage.read_pages(artifacts),
                 extraction.detect_format(path),
@@ -231,8 +238,13 @@ class IngestActivities:
             pages_extracted=job.last_page,
             extraction_progress=round(100.0 * job.last_page / job.page_count, 2),
         )
-        ocr_pages = sum(page.ocr for page in pages)
         return ExtractResult(pages=len(pages), characters=characters, ocr_pages=ocr_pages)
+
+    def _require_within_caps(self, characters: int, ocr_pages: int) -> None:
+        limits = self._deps.extraction_limits()
+        if characters > limits.max_chars:
+            raise text_too_large(limits.max_chars)
+        check_ocr_budget(ocr_pages, limits)
 
     def _extracted_before(self, document_id: str, first_page: int) -> tuple[int, int]:
         """Characters and OCRed pages of the batches before ``first_page``, read back."""
@@ -440,6 +452,15 @@ class IngestActivities:
         document = tasks.get_document(self._deps.engine, document_id)
         if document is not None:
             self._deps.storage.remove_document(document_id, document.stored_name)
+
+    def text(self) -> list[Callable[..., object]]:
+        """What runs on the text task queue: the work of the text child (validate, which is
+        short, runs on the workflows' queue, served by the same workers)."""
+        return [self.extract_pages, self.chunk_document]
+
+    def embedding(self) -> list[Callable[..., object]]:
+        """What runs on the embedding task queue."""
+        return [self.vectorize_chunks]
 
     def all(self) -> list[Callable[..., object]]:
         return [

@@ -22,11 +22,12 @@ class StepBeat:
     def __init__(self, step: str, *, done: int, total: int) -> None:
         # A retried attempt starts again at its batch's beginning, while the server still shows
         # how far the last attempt came: report no less than that, so progress never goes back.
+        start = done
         for details in activity.info().heartbeat_details:
             earlier = StepProgress.from_details(details)
             if earlier is not None and earlier.step == step and earlier.total == total:
                 done = max(done, earlier.done)
-        self._details = StepProgress(step, done, total)
+        self._details = StepProgress(step, done, total, start)
 
     @property
     def done(self) -> int:

@@ -416,7 +416,7 @@ class IngestionService:
             pending = description.raw_description.pending_activities
             attempt = _pending_attempt(pending)
             _refine_status(progress, attempt, pending)
-            reported = await self._step_progress(pending)
+            reported = combine_step_progress(progress, await self._step_progress(pending))
             if reported is not None:
                 apply_step_progress(progress, reported)
             return TaskView(task, progress, "workflow", attempt)
@@ -466,20 +466,25 @@ class IngestionService:
         if document is not None:
             self._resources.storage.remove_document(document.id, document.stored_name)
 
-    async def _step_progress(self, pending: Any) -> StepProgress | None:
-        """How far the running activity got, from its last heartbeat's details: already in
+    async def _step_progress(self, pending: Any) -> list[StepProgress]:
+        """How far each running activity got, from its last heartbeat's details: already in
         the description, so it costs a decode and no round trip."""
-        if not pending or not pending[0].HasField("heartbeat_details"):
-            return None
-        payloads = pending[0].heartbeat_details.payloads
-        if not payloads:
-            return None
-        try:
-            details = await self._client.data_converter.decode(payloads[:1])
-        except Exception as exc:  # a worker of another version may send other details
-            log.debug("unreadable heartbeat details: %s", exc)
-            return None
-        return StepProgress.from_details(details[0]) if details else None
+        reports: list[StepProgress] = []
+        for activity in pending:
+            if not activity.HasField("heartbeat_details"):
+                continue
+            payloads = activity.heartbeat_details.payloads
+            if not payloads:
+                continue
+            try:
+                details = await self._client.data_converter.decode(payloads[:1])
+            except Exception as exc:  # a worker of another version may send other details
+                log.debug("unreadable heartbeat details: %s", exc)
+                continue
+            reported = StepProgress.from_details(details[0]) if details else None
+            if reported is not None:
+                reports.append(reported)
+        return reports
 
     @staticmethod
     async def _query(handle: WorkflowHandle[Any, Any]) -> Progress:
@@ -682,6 +687,23 @@ def _refine_status(progress: Progress, attempt: ActivityAttempt | None, pending:
         progress.status = Status.RETRYING
     elif activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
         progress.status = Status.QUEUED
+
+
+def combine_step_progress(progress: Progress, reports: list[StepProgress]) -> StepProgress | None:
+    """One figure for the running step from every running batch's heartbeat. The workflow
+    counts the finished batches; each running batch adds what it did since its own start,
+    so batches that run at once (``IngestOptions.*_parallel_batches``) are summed, not
+    mistaken for one another. Details without a start (older workers) count as before."""
+    current = [r for r in reports if r.step == progress.current_step and r.total > 0]
+    if not current:
+        return None
+    if any(r.start is None for r in current):
+        return max(current, key=lambda r: r.done)
+    finished = {Step.EXTRACT: progress.pages_extracted, Step.VECTORIZE: progress.chunks_embedded}
+    done = finished.get(progress.current_step, 0) + sum(
+        max(0, r.done - (r.start or 0)) for r in current
+    )
+    return StepProgress(progress.current_step, min(done, current[0].total), current[0].total)
 
 
 def apply_step_progress(progress: Progress, reported: StepProgress) -> None:

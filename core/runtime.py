@@ -83,6 +83,11 @@ def ingest_options(settings: Settings) -> IngestOptions:
         heartbeat_timeout_seconds=settings.activity_heartbeat_timeout_seconds,
         failed_retention_hours=settings.failed_task_retention_hours,
         replace_grace_seconds=settings.replace_grace_seconds,
+        extract_parallel_batches=settings.extract_parallel_batches,
+        vectorize_parallel_batches=settings.vectorize_parallel_batches,
+        text_task_queue=settings.text_task_queue,
+        embedding_task_queue=settings.embedding_task_queue,
+        continue_as_new_after_events=settings.continue_as_new_after_events,
     )
 
 

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "docchat-ingest"
+    # Text work (extract, OCR, chunk) and embedding (vectorize) each on its own
+    # queue, so embedding workers can run where a GPU is and text workers where the cores are.
+    # Unset: the task queue above (workflows and every activity on one queue).
+    text_task_queue: str | None = None
+    embedding_task_queue: str | None = None
+    # What `python worker.py` serves (or `--queues`): "text" (workflows and text work),
+    # "embedding" (vectorize only; needs DOCCHAT_EMBEDDING_TASK_QUEUE), or both.
+    worker_queues: str = "text,embedding"
     temporal_api_key: str | None = None
     temporal_tls: bool = False
     # Run the worker inside the API process (needed with Qdrant local mode, one process per path).
@@ -73,6 +81,14 @@ class Settings(BaseSettings):
     reindex_documents_per_run: int = Field(default=500, ge=1)
     extract_pages_per_activity: int = Field(default=25, ge=1)
     vectorize_chunks_per_activity: int = Field(default=128, ge=1)
+    # How many batches of one document run at once, spread over the workers: extract (and
+    # OCR) batches, and vectorize batches. 1 runs them one after another.
+    extract_parallel_batches: int = Field(default=4, ge=1, le=256)
+    vectorize_parallel_batches: int = Field(default=4, ge=1, le=256)
+    # A document's workflow run continues as a new run (same workflow id) between batches once
+    # its history holds this many events (0: never), so a huge document's history stays
+    # bounded; Temporal warns from 10,240 events and refuses past 51,200.
+    continue_as_new_after_events: int = Field(default=8000, ge=0)
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     max_pages: int = Field(default=2000, ge=1)
     max_extracted_chars: int = Field(default=20_000_000, ge=1)
@@ -244,6 +260,18 @@ class Settings(BaseSettings):
     def _temporal_task_queue(cls, value: str) -> str:
         return checks.temporal_name(value, what="task queue", example="docchat-ingest")
 
+    @field_validator("text_task_queue", "embedding_task_queue")
+    @classmethod
+    def _step_task_queue(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        return checks.temporal_name(value, what="task queue", example="docchat-embedding")
+
+    @field_validator("worker_queues")
+    @classmethod
+    def _worker_queues(cls, value: str) -> str:
+        return ",".join(sorted(worker_roles(value)))
+
     @field_validator("temporal_api_key", "qdrant_api_key")
     @classmethod
     def _api_key(cls, value: str | None) -> str | None:
@@ -352,6 +380,20 @@ class Settings(BaseSettings):
     @property
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'docchat.db'}"
+
+
+WORKER_ROLES = ("text", "embedding")
+
+
+def worker_roles(value: str) -> frozenset[str]:
+    """The queues a worker serves, from "text", "embedding" or "text,embedding"."""
+    roles = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = roles - set(WORKER_ROLES)
+    if not roles or unknown:
+        raise ValueError(
+            f"{value!r}: name one or both of {', '.join(WORKER_ROLES)}, e.g. 'text,embedding'"
+        )
+    return roles
 
 
 # The principal of a key configured without one (DOCCHAT_API_KEYS=<key>).

@@ -113,11 +113,21 @@ def list_tasks(
         return session.exec(statement).all()
 
 
+# The counts activities write as their batches end; the workflow's own record sets them exactly.
+_NEVER_BACK = frozenset(
+    {"pages_extracted", "extraction_progress", "chunks_embedded", "vectorization_progress"}
+)
+
+
 def update_task_step(engine: Engine, task_id: str, **fields: Any) -> None:
     """Write one step's progress; the overall percentage follows from the four step fields."""
     with session_scope(engine) as session:
         task = _task(session, task_id)
         for name, value in fields.items():
+            if name in _NEVER_BACK:
+                # Batches that run at once finish in any order: a batch that ends after a
+                # later one must not take the row's progress back.
+                value = max(value, getattr(task, name) or 0)
             setattr(task, name, value)
         now = utcnow()
         set_state(task, ProcessingState.RUNNING)

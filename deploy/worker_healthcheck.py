@@ -1,6 +1,7 @@
 """Container healthcheck for the ingest worker: is *this* container polling its task queue?
 
-Exits 0 when Temporal lists a poller on the task queue (workflow or activity side) whose
+Exits 0 when Temporal lists a poller on its task queue (workflow or activity side; an
+embedding-only worker's is DOCCHAT_EMBEDDING_TASK_QUEUE) whose
 identity names this host, 1 otherwise. The Python SDK's default identity is
 ``<pid>@<hostname>`` and a container's hostname is its own id, so one replica's health says
 nothing about another's. Temporal forgets a poller a few minutes after its last poll, so a
@@ -20,7 +21,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from core.settings import Settings
+from core.settings import Settings, worker_roles
 from core.temporal import connect_temporal
 
 TIMEOUT_SECONDS = 10.0
@@ -41,13 +42,21 @@ async def poller_identities(client: Client, task_queue: str) -> set[str]:
     return identities
 
 
+def served_queue(settings: Settings) -> str:
+    """The queue a worker of DOCCHAT_WORKER_QUEUES polls first: the embedding queue for an
+    embedding-only worker, the workflows' queue otherwise."""
+    if worker_roles(settings.worker_queues) == {"embedding"} and settings.embedding_task_queue:
+        return settings.embedding_task_queue
+    return settings.temporal_task_queue
+
+
 def names_host(identity: str, hostname: str) -> bool:
     return identity.rsplit("@", 1)[-1] == hostname
 
 
 async def is_polling(settings: Settings, hostname: str) -> bool:
     client = await connect_temporal(settings)  # the worker's own connection settings
-    identities = await poller_identities(client, settings.temporal_task_queue)
+    identities = await poller_identities(client, served_queue(settings))
     return any(names_host(identity, hostname) for identity in identities)
 
 

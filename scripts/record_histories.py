@@ -65,16 +65,23 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from core import offload, tasks  # noqa: E402
 from core.ingestion import IngestionService  # noqa: E402
 from core.runtime import Resources, open_resources  # noqa: E402
-from core.settings import Settings  # noqa: E402
+from core.settings import WORKER_ROLES, Settings  # noqa: E402
 from core.storage import Chunk  # noqa: E402
 from core.uploads import store_local_copy  # noqa: E402
 from core.vectorstore import VectorStore  # noqa: E402
-from worker import ACTIVITY_THREADS, build_worker  # noqa: E402
-from workflows.contracts import PROGRESS_QUERY, RETRY_SIGNAL, Progress, Status  # noqa: E402
+from worker import ACTIVITY_THREADS, build_workers, plan_queues  # noqa: E402
+from workflows.contracts import (  # noqa: E402
+    PROGRESS_QUERY,
+    RETRY_SIGNAL,
+    Activity,
+    Progress,
+    Status,
+)
 from workflows.ingest import (  # noqa: E402
     CANCEL_AFTER_COMPLETED_STEP,
     COMPLETION_OUTLASTS_CANCEL,
     DISCARD_DOCUMENT_ON_CANCEL,
+    PARALLEL_BATCHES_ON_QUEUES,
     REPLACE_DOCUMENT_VERSION,
 )
 
@@ -202,7 +209,43 @@ async def record_success(rec: Recorder) -> tuple[WorkflowHistory, str]:
         rec.resources.vectors.count(document_id) == result.chunk_count,
         "success should store one vector per chunk",
     )
-    return await handle.fetch_history(), document_id
+    history = await handle.fetch_history()
+    _expect(
+        _has_patch_marker(history, PARALLEL_BATCHES_ON_QUEUES),
+        f"new runs should take the {PARALLEL_BATCHES_ON_QUEUES} path",
+    )
+    _expect(_most_at_once(history, Activity.VECTORIZE) > 1, "the vectorize batches ran one by one")
+    queues = {
+        event.activity_task_scheduled_event_attributes.task_queue.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    _expect(len(queues) == 3, f"text, embedding and the workflows' queue, saw {queues}")
+    return history, document_id
+
+
+def _most_at_once(history: WorkflowHistory, activity_type: str) -> int:
+    """The most activities of ``activity_type`` scheduled and not yet closed at one time."""
+    open_now: set[int] = set()
+    most = 0
+    closed = (
+        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+    )
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_type.name == activity_type:
+                open_now.add(event.event_id)
+                most = max(most, len(open_now))
+        elif event.event_type in closed:
+            for field in event.ListFields():
+                scheduled = getattr(field[1], "scheduled_event_id", None)
+                if scheduled is not None:
+                    open_now.discard(scheduled)
+    return most
 
 
 async def record_failure_then_retry(rec: Recorder) -> tuple[WorkflowHistory, str]:
@@ -407,14 +450,22 @@ async def record(out_dir: Path, only: Sequence[str] = ()) -> None:
     record_gate.install()
     try:
         with tempfile.TemporaryDirectory(prefix="docchat-record-") as tmp:
+            queue = f"record-{uuid.uuid4().hex[:12]}"
             settings = Settings(
                 data_dir=Path(tmp) / "data",
                 temporal_address=env.client.service_client.config.target_host,
-                temporal_task_queue=f"record-{uuid.uuid4().hex[:12]}",
+                temporal_task_queue=queue,
+                # Text work and embedding on their own queues, the vectorize batches all at
+                # once (the parallel-batches-on-task-queues patch).
+                text_task_queue=f"{queue}-text",
+                embedding_task_queue=f"{queue}-embedding",
+                extract_parallel_batches=2,
+                vectorize_parallel_batches=3,
                 activity_max_attempts=2,
                 extract_pages_per_activity=PAGES_PER_BATCH,
                 vectorize_chunks_per_activity=CHUNKS_PER_BATCH,
             )
+            plan = plan_queues(settings, frozenset(WORKER_ROLES))
             resources = open_resources(settings)
             recorder = Recorder(
                 env.client, resources, IngestionService(resources, env.client), gate, record_gate
@@ -424,14 +475,12 @@ async def record(out_dir: Path, only: Sequence[str] = ()) -> None:
             # cancelled document's are discarded) show what no history may hold.
             chunks: list[Chunk] = []
             try:
-                with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-                    worker = build_worker(
-                        env.client,
-                        resources,
-                        executor=executor,
-                        task_queue=settings.temporal_task_queue,
-                    )
-                    async with worker:
+                threads = ACTIVITY_THREADS * len(plan.queues)
+                with ThreadPoolExecutor(max_workers=threads) as executor:
+                    workers = build_workers(env.client, resources, executor=executor, plan=plan)
+                    async with contextlib.AsyncExitStack() as stack:
+                        for worker in workers:
+                            await stack.enter_async_context(worker)
                         for name, scenario in SCENARIOS.items():
                             if only and name not in only:
                                 continue

@@ -122,6 +122,29 @@ class IngestOptions:
     # search that read which version is current just before the switch still finds its
     # points (docs/replace.md).
     replace_grace_seconds: float = 5.0
+    # How many extract (and OCR) batches, and how many vectorize batches, of one document run
+    # at once, spread over every worker polling their queue. 1 (the default of payloads that
+    # predate the fields) runs them one after another.
+    extract_parallel_batches: int = 1
+    vectorize_parallel_batches: int = 1
+    # The task queues text work (extract, OCR, chunk) and embedding (vectorize) are scheduled
+    # on; None: the workflow's own queue. Chosen per run, in the workflow.
+    text_task_queue: str | None = None
+    embedding_task_queue: str | None = None
+    # Past this many history events (0: never) the run continues as a new run of the same
+    # workflow id, between batches, so a huge document's history stays bounded.
+    continue_as_new_after_events: int = 0
+
+
+@dataclass
+class CarriedState:
+    """What a run hands the next one when it continues as new: counts and batch ids only."""
+
+    progress: Progress
+    characters_extracted: int
+    ocr_pages: int
+    extracted_batches: list[int]
+    embedded_batches: list[int]
 
 
 @dataclass
@@ -147,6 +170,8 @@ class IngestInput:
     document_id: str
     options: IngestOptions = field(default_factory=IngestOptions)
     replacement: Replacement | None = None
+    # Set only by a run that continued as new (IngestOptions.continue_as_new_after_events).
+    carried: CarriedState | None = None
 
 
 @dataclass
@@ -226,6 +251,10 @@ class StepProgress:
     step: str
     done: int
     total: int
+    # Where this activity's batch began (``done`` counts from the document's start): with
+    # batches in parallel, what each running batch adds is ``done - start``. None from older
+    # workers.
+    start: int | None = None
 
     @classmethod
     def from_details(cls, details: object) -> StepProgress | None:
@@ -234,8 +263,9 @@ class StepProgress:
         if not isinstance(details, dict):
             return None
         step, done, total = details.get("step"), details.get("done"), details.get("total")
+        start = details.get("start")
         if isinstance(step, str) and isinstance(done, int) and isinstance(total, int):
-            return cls(step, done, total)
+            return cls(step, done, total, start if isinstance(start, int) else None)
         return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RETRY_SIGNAL,
         WORKFLOW_NAME,
         Activity,
+        CarriedState,
         ChunkInput,
         ChunkResult,
         ExtractInput,
@@ -53,6 +55,9 @@ COMPLETION_OUTLASTS_CANCEL = "completion-record-outlasts-cancel"
 DISCARD_DOCUMENT_ON_CANCEL = "discard-document-on-cancel"
 # A new version of an existing document (``IngestInput.replacement``): commit, finish, discard.
 REPLACE_DOCUMENT_VERSION = "replace-document-version"
+# Batches of a step run in a bounded window, and text and embedding work go to their own
+# task queues (IngestOptions); runs that started before keep the one-at-a-time path.
+PARALLEL_BATCHES_ON_QUEUES = "parallel-batches-on-task-queues"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -64,6 +69,15 @@ class IngestDocumentWorkflow:
         # Rebuilt on replay from the recorded results, so it needs no patch.
         self._characters_extracted = 0
         self._ocr_pages = 0
+        # The batches (by first page, by first chunk) that finished: a resume after a failure
+        # runs only the others. Rebuilt on replay like the counts above.
+        self._extracted_batches: set[int] = set()
+        self._embedded_batches: set[int] = set()
+        # Whether this run takes the parallel path: fixed once, at its first step.
+        self._parallel: bool | None = None
+        # Batches this run finished: a run continues as new only after one, so a limit below
+        # what a run needs to start can never make runs that hand over without progress.
+        self._finished_here = 0
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -77,6 +91,8 @@ class IngestDocumentWorkflow:
 
     @workflow.run
     async def run(self, job: IngestInput) -> Progress:
+        if job.carried is not None:
+            self._resume_carried(job.carried)
         p = self._progress
         try:
             while True:
@@ -128,6 +144,36 @@ class IngestDocumentWorkflow:
         except asyncio.CancelledError:
             await cleanup
 
+    def _resume_carried(self, carried: CarriedState) -> None:
+        self._progress = carried.progress
+        self._characters_extracted = carried.characters_extracted
+        self._ocr_pages = carried.ocr_pages
+        self._extracted_batches = set(carried.extracted_batches)
+        self._embedded_batches = set(carried.embedded_batches)
+        self._parallel = True  # only the parallel path continues as new
+
+    def _history_is_long(self, opts: IngestOptions) -> bool:
+        limit = opts.continue_as_new_after_events
+        return (
+            limit > 0
+            and self._finished_here > 0
+            and workflow.info().get_current_history_length() >= limit
+        )
+
+    def _continue_as_new_if_long(self, job: IngestInput) -> None:
+        """Between batches, with none running: hand the counts to a new run of this workflow
+        id (queries, signals, cancels and results by id follow it)."""
+        if not self._history_is_long(job.options):
+            return
+        carried = CarriedState(
+            progress=self._progress,
+            characters_extracted=self._characters_extracted,
+            ocr_pages=self._ocr_pages,
+            extracted_batches=sorted(self._extracted_batches),
+            embedded_batches=sorted(self._embedded_batches),
+        )
+        workflow.continue_as_new(dataclasses.replace(job, carried=carried))
+
     async def _record_completion(self, job: IngestInput) -> None:
         """Every step is done: writing `completed` is the commit point, and a cancel that
         arrives while it is written comes too late. Cancelling the write instead closed the
@@ -160,9 +206,16 @@ class IngestDocumentWorkflow:
             p.upload_progress = 100.0
             p.refresh_overall()
 
+        # After validate, which stays on the workflows' queue (the text workers serve it):
+        # every history, old or new, begins the same way.
+        if self._parallel is None:
+            self._parallel = workflow.patched(PARALLEL_BATCHES_ON_QUEUES)
+        text_queue = opts.text_task_queue if self._parallel else None
         page_count = p.page_count
         p.current_step = Step.EXTRACT
-        while p.pages_extracted < page_count:
+        if self._parallel:
+            await self._extract_in_parallel(job, page_count)
+        while not self._parallel and p.pages_extracted < page_count:
             first = p.pages_extracted + 1
             last = min(page_count, p.pages_extracted + opts.extract_pages_per_activity)
             extracted: ExtractResult = await self._call(
@@ -195,6 +248,7 @@ class IngestDocumentWorkflow:
                 ChunkResult,
                 opts,
                 start_to_close=timedelta(minutes=10),
+                task_queue=text_queue,
             )
             p.chunk_count = chunked.chunk_count
             p.chunking_progress = 100.0
@@ -202,7 +256,9 @@ class IngestDocumentWorkflow:
 
         chunk_count = p.chunk_count
         p.current_step = Step.VECTORIZE
-        while p.chunks_embedded < chunk_count:
+        if self._parallel:
+            await self._vectorize_in_parallel(job, chunk_count)
+        while not self._parallel and p.chunks_embedded < chunk_count:
             stop = min(chunk_count, p.chunks_embedded + opts.vectorize_chunks_per_activity)
             vectorized: VectorizeResult = await self._call(
                 Activity.VECTORIZE,
@@ -233,6 +289,115 @@ class IngestDocumentWorkflow:
                 start_to_close=timedelta(minutes=2),
             )
 
+    async def _extract_in_parallel(self, job: IngestInput, page_count: int) -> None:
+        """Every batch but the last in a window of ``extract_parallel_batches``, then the last.
+
+        What is order-dependent in extraction is the whole-document part: the text and OCR
+        caps count every page, and the no-text check reads them all. Each windowed batch gets
+        the counts of the batches finished when it starts (so it alone never passes a cap),
+        and the last batch runs alone, after the others, with their exact sums: it enforces
+        the caps on the whole document and makes the whole-document checks, as before.
+        """
+        p = self._progress
+        opts = job.options
+        size = opts.extract_pages_per_activity
+        batches = [
+            (first, min(page_count, first + size - 1)) for first in range(1, page_count + 1, size)
+        ]
+        *body, final = batches
+
+        def extract(first: int, last: int) -> Callable[[], Awaitable[ExtractResult]]:
+            def call() -> Awaitable[ExtractResult]:
+                return self._call(
+                    Activity.EXTRACT,
+                    ExtractInput(
+                        job.task_id,
+                        job.document_id,
+                        first,
+                        last,
+                        page_count,
+                        characters_before=self._characters_extracted,
+                        ocr_pages_before=self._ocr_pages,
+                        replacement=job.replacement,
+                    ),
+                    ExtractResult,
+                    opts,
+                    start_to_close=timedelta(minutes=10),
+                    task_queue=opts.text_task_queue,
+                )
+
+            return call
+
+        def extracted(batch: tuple[int, int], result: ExtractResult) -> None:
+            first, last = batch
+            self._extracted_batches.add(first)
+            self._finished_here += 1
+            self._characters_extracted += result.characters
+            self._ocr_pages += result.ocr_pages
+            p.pages_extracted += last - first + 1
+            p.extraction_progress = _percent(p.pages_extracted, page_count)
+            p.refresh_overall()
+
+        todo = [batch for batch in body if batch[0] not in self._extracted_batches]
+        await _in_window(
+            [(batch, extract(*batch)) for batch in todo],
+            opts.extract_parallel_batches,
+            extracted,
+            stop=lambda: self._history_is_long(opts),
+        )
+        self._continue_as_new_if_long(job)
+        if final[0] not in self._extracted_batches:
+            extracted(final, await extract(*final)())
+
+    async def _vectorize_in_parallel(self, job: IngestInput, chunk_count: int) -> None:
+        """Vectorize batches in a window of ``vectorize_parallel_batches``: each writes its own
+        chunks' vectors (by chunk id), so they need nothing from one another."""
+        p = self._progress
+        opts = job.options
+        size = opts.vectorize_chunks_per_activity
+
+        def vectorize(start: int, stop: int) -> Callable[[], Awaitable[VectorizeResult]]:
+            def call() -> Awaitable[VectorizeResult]:
+                return self._call(
+                    Activity.VECTORIZE,
+                    VectorizeInput(
+                        job.task_id,
+                        job.document_id,
+                        start,
+                        stop,
+                        chunk_count,
+                        replacement=job.replacement,
+                    ),
+                    VectorizeResult,
+                    opts,
+                    start_to_close=timedelta(minutes=15),
+                    task_queue=opts.embedding_task_queue,
+                )
+
+            return call
+
+        def embedded(batch: tuple[int, int], result: VectorizeResult) -> None:
+            start, stop = batch
+            self._embedded_batches.add(start)
+            self._finished_here += 1
+            p.chunks_embedded += stop - start
+            p.chunks_reused += result.reused
+            p.vectorization_progress = _percent(p.chunks_embedded, chunk_count)
+            p.refresh_overall()
+
+        todo = [
+            (start, min(chunk_count, start + size))
+            for start in range(0, chunk_count, size)
+            if start not in self._embedded_batches
+        ]
+        await _in_window(
+            [(batch, vectorize(*batch)) for batch in todo],
+            opts.vectorize_parallel_batches,
+            embedded,
+            stop=lambda: self._history_is_long(opts),
+        )
+        self._continue_as_new_if_long(job)
+
     async def _call(
         self,
         activity: str,
@@ -241,11 +406,14 @@ class IngestDocumentWorkflow:
         opts: IngestOptions,
         *,
         start_to_close: timedelta,
+        task_queue: str | None = None,
     ) -> ResultT:
         result: ResultT = await workflow.execute_activity(
             activity,
             arg,
             result_type=result_type,
+            # None: the workflow's own queue (and the call the histories before it recorded).
+            task_queue=task_queue,
             # Queued too long: no worker is serving the task queue.
             schedule_to_start_timeout=timedelta(seconds=opts.schedule_to_start_timeout_seconds),
             # Too slow: a hung extraction or embedding.
@@ -364,6 +532,58 @@ class IngestDocumentWorkflow:
         )
         for name, value in changes.items():
             setattr(self._progress, name, value)
+
+
+BatchT = TypeVar("BatchT")
+
+
+async def _in_window(
+    batches: list[tuple[BatchT, Callable[[], Awaitable[ResultT]]]],
+    window: int,
+    finished: Callable[[BatchT, ResultT], None],
+    *,
+    stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Run the batches in order, at most ``window`` at once, and call ``finished`` for each
+    one that ends, in the order they end.
+
+    A batch that fails stops new ones from starting; those already running finish (and count)
+    before the first failure is raised, so a resume runs only what is missing. ``stop`` true
+    (a history grown long) also starts no more: the running ones finish and it returns. A
+    cancel stops every running batch, and waits for them to stop, before it goes on.
+    """
+    waiting = iter(batches)
+    running: list[tuple[BatchT, asyncio.Task[ResultT]]] = []
+    failure: BaseException | None = None
+    try:
+        while True:
+            while failure is None and not stop() and len(running) < max(1, window):
+                following = next(waiting, None)
+                if following is None:
+                    break
+                batch, start = following
+                running.append((batch, asyncio.ensure_future(start())))
+            if not running:
+                break
+            await workflow.wait([task for _, task in running], return_when=asyncio.FIRST_COMPLETED)
+            still: list[tuple[BatchT, asyncio.Task[ResultT]]] = []
+            for batch, task in running:  # in the order they started: the same on replay
+                if not task.done():
+                    still.append((batch, task))
+                elif task.cancelled():
+                    failure = failure or asyncio.CancelledError()
+                elif task.exception() is not None:
+                    failure = failure or task.exception()
+                else:
+                    finished(batch, task.result())
+            running = still
+    except asyncio.CancelledError:
+        for _, task in running:
+            task.cancel()
+        await asyncio.gather(*(task for _, task in running), return_exceptions=True)
+        raise
+    if failure is not None:
+        raise failure
 
 
 def _percent(done: int, total: int) -> float:

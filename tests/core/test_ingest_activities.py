@@ -146,6 +146,23 @@ def test_the_carried_count_counts_against_the_text_cap(stack: Stack, corpus: Pat
     assert refused.value.type == "text_too_large" and refused.value.non_retryable
 
 
+def test_the_last_batch_checks_the_ocr_cap_for_the_whole_document(
+    stack: Stack, corpus: Path
+) -> None:
+    # Batches that ran at once each stayed under the cap, their sum did not: the last batch,
+    # which needs no OCR itself, is the one that sees the sum and refuses the document.
+    document, task = stack.add_document(corpus / "pdflatex-4-pages.pdf")
+    cap = stack.activities._deps.formats.ocr_max_pages
+    middle = ExtractInput(
+        task.id, document.id, 2, 3, 4, characters_before=0, ocr_pages_before=cap + 1
+    )
+    assert stack.run(stack.activities.extract_pages, middle).pages == 2  # only the last checks
+    job = ExtractInput(task.id, document.id, 4, 4, 4, characters_before=0, ocr_pages_before=cap + 1)
+    with pytest.raises(ApplicationError) as refused:
+        stack.run(stack.activities.extract_pages, job)
+    assert refused.value.type == "ocr_limit_exceeded" and refused.value.non_retryable
+
+
 def test_a_cancel_stops_the_child_at_once_and_writes_nothing(
     stack: Stack, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

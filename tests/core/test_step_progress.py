@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.ingestion import apply_step_progress
+from core.ingestion import apply_step_progress, combine_step_progress
 from workflows.contracts import Progress, StepProgress
 
 
@@ -58,3 +58,37 @@ def test_details_of_another_step_or_shape_change_nothing() -> None:
     progress = running("extract")
     apply_step_progress(progress, StepProgress("extract", 500, 100))  # never past the total
     assert progress.pages_extracted == 100 and progress.extraction_progress == 100.0
+
+
+def test_batches_running_at_once_add_what_each_did_since_its_start() -> None:
+    # 40 pages finished; batches 41-60 and 81-100 run at once, 5 and 12 pages into theirs.
+    progress = running("extract", extraction_progress=40.0, pages_extracted=40)
+    reports = [StepProgress("extract", 45, 100, 40), StepProgress("extract", 92, 100, 80)]
+    combined = combine_step_progress(progress, reports)
+    assert combined == StepProgress("extract", 57, 100)
+    assert combined is not None
+    apply_step_progress(progress, combined)
+    assert (progress.pages_extracted, progress.extraction_progress) == (57, 57.0)
+
+
+def test_one_batch_at_a_time_reads_as_before() -> None:
+    progress = running("vectorize", chunk_count=120, chunks_embedded=64)
+    combined = combine_step_progress(progress, [StepProgress("vectorize", 90, 120, 64)])
+    assert combined == StepProgress("vectorize", 90, 120)
+
+
+def test_details_without_a_start_count_as_the_furthest_one() -> None:
+    progress = running("extract", pages_extracted=20)
+    reports = [StepProgress("extract", 30, 100), StepProgress("extract", 25, 100, 20)]
+    assert combine_step_progress(progress, reports) == StepProgress("extract", 30, 100)
+
+
+def test_other_steps_and_no_reports_add_nothing() -> None:
+    progress = running("vectorize", chunk_count=10)
+    assert combine_step_progress(progress, []) is None
+    assert combine_step_progress(progress, [StepProgress("extract", 5, 10, 0)]) is None
+
+
+def test_a_start_travels_in_the_details() -> None:
+    details = {"step": "extract", "done": 9, "total": 10, "start": 5}
+    assert StepProgress.from_details(details) == StepProgress("extract", 9, 10, 5)

@@ -121,6 +121,16 @@ def test_step_progress_and_mirrored_end(engine: Engine) -> None:
     tasks.record_progress(engine, "missing", Progress())  # a deleted task: nothing to mirror
 
 
+def test_batches_that_end_out_of_order_never_take_the_row_back(engine: Engine) -> None:
+    _, task = new_document(engine)
+    tasks.update_task_step(engine, task.id, chunks_embedded=128, vectorization_progress=50.0)
+    # An earlier batch that ran at the same time ends later and writes its own, lower, stop.
+    tasks.update_task_step(engine, task.id, chunks_embedded=64, vectorization_progress=25.0)
+    row = tasks.get_task(engine, task.id)
+    assert row is not None
+    assert (row.chunks_embedded, row.vectorization_progress) == (128, 50.0)
+
+
 def test_delete_document_rows(engine: Engine) -> None:
     document, task = new_document(engine)
     tasks.delete_document_rows(engine, document.id)

@@ -52,17 +52,20 @@ def test_the_api_job_scrapes_the_api_port_and_path(
 def test_worker_jobs_find_every_replica_on_the_ports_the_worker_serves(
     services: dict[str, Any], jobs: dict[str, dict[str, Any]]
 ) -> None:
-    env = environment(services["worker"])
+    workers = ["worker", "embedding-worker"]  # the text and the embedding workers
     for job_name, variable in (
         ("docchat-worker", "DOCCHAT_WORKER_METRICS_PORT"),
         ("temporal-sdk", "DOCCHAT_TEMPORAL_SDK_METRICS_PORT"),
     ):
         [discovery] = jobs[job_name]["dns_sd_configs"]
-        assert discovery["names"] == ["worker"]  # all replicas of `--scale worker=N`
-        assert str(discovery["port"]) == env[variable]
-    # The worker keeps the shared settings as well (the merge key kept them).
-    assert env["DOCCHAT_DATA_DIR"] == environment(services["api"])["DOCCHAT_DATA_DIR"]
-    assert "ports" not in services["worker"]
+        assert discovery["names"] == workers  # all replicas of `--scale worker=N`
+        for name in workers:
+            assert str(discovery["port"]) == environment(services[name])[variable]
+    for name in workers:
+        env = environment(services[name])
+        # Each worker keeps the shared settings as well (the merge key kept them).
+        assert env["DOCCHAT_DATA_DIR"] == environment(services["api"])["DOCCHAT_DATA_DIR"]
+        assert "ports" not in services[name]
 
 
 def test_the_temporal_job_scrapes_the_servers_metrics_endpoint(

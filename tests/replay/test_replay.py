@@ -20,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.contracts import WORKFLOW_NAME, IngestInput, Progress, Status, Step
-from workflows.ingest import IngestDocumentWorkflow
+from workflows.ingest import PARALLEL_BATCHES_ON_QUEUES, IngestDocumentWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 SCENARIOS = [
@@ -86,6 +86,16 @@ class CancelsItsFinalRecord(IngestDocumentWorkflow):
 
     async def _record_completion(self, job: IngestInput) -> None:
         await self._record(job, status=Status.COMPLETED, current_step=Step.DONE)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class OneBatchAtATime(IngestDocumentWorkflow):
+    """An unguarded change to the parallel path: vectorize batches one at a time again."""
+
+    @workflow.run
+    async def run(self, job: IngestInput) -> Progress:
+        job.options.vectorize_parallel_batches = 1
+        return await super().run(job)
 
 
 def load(scenario: str) -> WorkflowHistory:
@@ -166,3 +176,16 @@ async def test_the_replace_history_guards_the_new_version_steps() -> None:
     }
     failed = {name for name, outcome in outcomes.items() if outcome.replay_failure is not None}
     assert failed == {"replace"}
+
+
+async def test_the_new_histories_guard_the_batch_window() -> None:
+    # success.json ran its three vectorize batches at once: scheduling them one by one is a
+    # different set of commands. Runs from before the patch never used the window.
+    outcome = await replayer(OneBatchAtATime).replay_workflow(
+        load("success"), raise_on_replay_failure=False
+    )
+    assert isinstance(outcome.replay_failure, workflow.NondeterminismError)
+    before = await replayer(OneBatchAtATime).replay_workflow(
+        load(f"success.pre-{PARALLEL_BATCHES_ON_QUEUES}")
+    )
+    assert before.replay_failure is None
