@@ -18,12 +18,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
-from core import offload
-from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
+from core.ingestion import offload
+from core.ingestion.sweeper import start_sweeper_for
 from core.runtime import Resources, freeze_startup_heap, open_resources
+from core.search.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
 from core.search.model_identity import EmbeddingModelMismatchError
 from core.settings import ConfigurationError, Settings, get_settings
-from core.sweeper import start_sweeper_for
 from core.temporal import connect_temporal
 from workflows.ingest import IngestDocumentWorkflow
 

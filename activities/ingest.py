@@ -7,7 +7,7 @@ the step got (``activities.progress``), which status reads show as progress insi
 
 The text child (pypdf, the splitter) is called a few pages at a time and only returns what it
 found; the activity writes the artifacts, and only once its document still exists, so a
-cancelled or deleted document's step leaves nothing behind (``core.offload``).
+cancelled or deleted document's step leaves nothing behind (``core.ingestion.offload``).
 """
 
 from __future__ import annotations
@@ -24,14 +24,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.progress import StepBeat, seconds_left
-from core import extraction, offload, tasks
-from core.embeddings import bundled_model_path, length_sorted_batches
-from core.extraction import ExtractionLimits
-from core.faults import DocumentFault, FaultCode
-from core.models import Document, ProcessingStep
+from core.ingestion import extraction, offload
+from core.ingestion import records as tasks
+from core.ingestion.extraction import ExtractionLimits
+from core.ingestion.faults import DocumentFault, FaultCode
+from core.ingestion.storage import DocumentStorage
+from core.ingestion.tables import Document, ProcessingStep
 from core.runtime import Resources
-from core.storage import Chunk, DocumentStorage, PageText
-from core.vectorstore import VectorStore
+from core.search.embeddings import bundled_model_path, length_sorted_batches
+from core.search.vectorstore import VectorStore
+from core.texts import Chunk, PageText
 from workflows.contracts import (
     Activity,
     ChunkInput,

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from api.envelope import Envelope
-from core.models import Document, ProcessingState, ProcessingStatus
+from core.ingestion.tables import Document, ProcessingState, ProcessingStatus
 
 # The seed's ProcessingStatus values (plus "cancelled") and docchat's lifecycle next to them,
 # mapped by ``workflows.contracts.public_status``.

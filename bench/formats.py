@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import REPO
-from core.extraction import ExtractionLimits, extract_units, inspect_document
-from core.faults import DocumentFault
+from core.ingestion.extraction import ExtractionLimits, extract_units, inspect_document
+from core.ingestion.faults import DocumentFault
 
 DEFAULT_FORMATS = REPO.parent / "shared" / "formats"
 

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
-from core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from core.chat import models as chat_models  # noqa: F401  (the chat tables)
+from core.chat import tables as chat_models  # noqa: F401  (the chat tables)
+from core.ingestion import tables as models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
 def make_engine(url: str, **options: Any) -> Engine:

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from core import migrate, offload
+from core import migrate
 from core.db import make_engine
-from core.embeddings import Embedder
+from core.ingestion import offload
+from core.ingestion.storage import DocumentStorage
+from core.search.embeddings import Embedder
 from core.search.model_identity import ModelIdentity
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.storage import DocumentStorage
-from core.vectorstore import VectorStore
 from workflows.contracts import IngestOptions
 
 
@@ -32,7 +33,7 @@ class Resources:
 
     def embedder(self) -> Embedder:
         # Loaded on first use, for questions (search, chat); ingestion embeds in the worker's
-        # embedding process instead (core.offload).
+        # embedding process instead (core.ingestion.offload).
         with self._lock:
             if self._embedder is None:
                 self._embedder = self.embedder_config().load()

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # A worker that stops heartbeating this long is taken for dead; another takes the step.
     activity_heartbeat_timeout_seconds: float = Field(default=30.0, ge=1)
     failed_task_retention_hours: float = Field(default=24 * 7, gt=0)
-    # Files no document row owns (a crash's leftovers, see core/sweeper.py) are removed at
+    # Files no document row owns (a crash's leftovers, see core/ingestion/sweeper.py) are removed at
     # start-up and then every interval (0: at start-up only), once unchanged for the minimum
     # age: longer than any upload or step takes between two writes to its file.
     sweep_interval_minutes: float = Field(default=60.0, ge=0)
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     ask_rate_limit_per_second: float = Field(default=1.0, gt=0)
     ask_rate_limit_burst: int = Field(default=10, ge=1)
 
-    # --- Formats and OCR (issue 18; core/extraction/, docs/formats.md) ---
+    # --- Formats and OCR (issue 18; core/ingestion/extraction/, docs/formats.md) ---
     # auto: OCR the pages that have no text layer (scans, image pages, image uploads);
     # force: OCR every page of PDFs too; off: never (an image-only document then fails).
     ocr: Literal["auto", "off", "force"] = "auto"

@@ -59,13 +59,14 @@ from temporalio.client import (  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from core import offload, tasks  # noqa: E402
-from core.ingestion import IngestionService  # noqa: E402
+from core.ingestion import offload  # noqa: E402
+from core.ingestion import records as tasks  # noqa: E402
+from core.ingestion.service import IngestionService  # noqa: E402
+from core.ingestion.uploads import store_local_copy  # noqa: E402
 from core.runtime import Resources, open_resources  # noqa: E402
+from core.search.vectorstore import VectorStore  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from core.storage import Chunk  # noqa: E402
-from core.uploads import store_local_copy  # noqa: E402
-from core.vectorstore import VectorStore  # noqa: E402
+from core.texts import Chunk  # noqa: E402
 from worker import ACTIVITY_THREADS, build_worker  # noqa: E402
 from workflows.contracts import PROGRESS_QUERY, RETRY_SIGNAL, Progress, Status  # noqa: E402
 from workflows.ingest import (  # noqa: E402

@@ -16,7 +16,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from core.settings import Settings
 
 TERMINAL = {"completed", "cancelled"}

@@ -26,8 +26,7 @@ from api.deps import (
 from api.envelope import Envelope, ErrorDetail, error_responses, ok
 from core.chat import store
 from core.chat.answers import ChatSessionNotFoundError, Question
-from core.chat.connections import CLOSE_SESSION_NOT_FOUND, Connection
-from core.chat.limits import (
+from core.chat.client_limits import (
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_RATE_LIMITED,
     CLOSE_TRY_AGAIN_LATER,
@@ -37,7 +36,7 @@ from core.chat.limits import (
     RateLimitedError,
     TooManyConnectionsError,
 )
-from core.chat.models import ChatMessagePublic, ChatSessionPublic, TypingPublic
+from core.chat.connections import CLOSE_SESSION_NOT_FOUND, Connection
 from core.chat.modes import AnswerMode, Confidence
 from core.chat.protocol import (
     ChatFrame,
@@ -56,6 +55,7 @@ from core.chat.protocol import (
     parse_frame,
 )
 from core.chat.service import ChatService
+from core.chat.tables import ChatMessagePublic, ChatSessionPublic, TypingPublic
 from core.errors import AppError, ConflictError, InvalidInputError
 from core.search import Retrieval
 

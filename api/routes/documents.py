@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request, Response, status
 from api.deps import MAX_OFFSET, IngestionDep, PrincipalDep, ServicesDep, SettingsDep
 from api.envelope import Envelope, error_responses, ok
 from api.schemas import DocumentPublic, UploadAccepted, UploadEnvelope
-from core import tasks
 from core.errors import NotFoundError
-from core.uploads import FILE_FIELD, receive_pdf
+from core.ingestion import records as tasks
+from core.ingestion.uploads import FILE_FIELD, receive_pdf
 
 router = APIRouter(prefix="/docs", tags=["documents"])
 

@@ -10,9 +10,10 @@ from pydantic import BaseModel
 
 from api.deps import PrincipalDep, ServicesDep
 from api.envelope import Envelope, error_responses, ok
-from core import tasks
 from core.errors import NotFoundError
-from core.storage import DocumentStorage, PageText, location_label
+from core.ingestion import records as tasks
+from core.ingestion.storage import DocumentStorage
+from core.texts import PageText, location_label
 
 router = APIRouter(prefix="/docs", tags=["documents"])
 

@@ -12,10 +12,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from core import tasks
 from core.chat import modes, prompt, store
 from core.chat.compose import AnswerComposer, confidence_of
-from core.chat.models import ChatMessagePublic, MessageRole, ModelFallback, Source
 from core.chat.modes import AnswerMode
 from core.chat.protocol import (
     AnswerEvent,
@@ -28,13 +26,15 @@ from core.chat.protocol import (
     StatusEvent,
 )
 from core.chat.quotes import Quote, best_quotes
-from core.chat.retrieval import retrieve
+from core.chat.tables import ChatMessagePublic, MessageRole, ModelFallback, Source
 from core.errors import InvalidInputError, NotFoundError
+from core.ingestion import records as tasks
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.llm.errors import UnknownModelError
 from core.runtime import Resources
 from core.search import Retrieval
-from core.vectorstore import SearchHit
+from core.search.retrieval import retrieve
+from core.search.vectorstore import SearchHit
 
 
 class ChatSessionNotFoundError(NotFoundError):

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from core.chat.models import ChatMessagePublic, ModelFallback, Source
 from core.chat.modes import AnswerMode, Confidence
+from core.chat.tables import ChatMessagePublic, ModelFallback, Source
 from core.errors import InvalidInputError
 from core.search import Retrieval
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from core.models import utcnow
+from core.ingestion.tables import utcnow
 
 
 def as_utc(value: datetime) -> datetime:

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from transformers import PreTrainedTokenizerBase
 
-from core.embeddings import MAX_TEXT_TOKENS
-from core.storage import Chunk, PageText, location_label
+from core.search.embeddings import MAX_TEXT_TOKENS
+from core.texts import Chunk, PageText, location_label
 
 
 class TokenChunker:

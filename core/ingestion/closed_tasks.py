@@ -14,7 +14,7 @@ import dataclasses
 
 from temporalio.client import WorkflowExecutionStatus
 
-from core.models import FileProcessingTask, ProcessingState
+from core.ingestion.tables import FileProcessingTask, ProcessingState
 from workflows.contracts import Progress, Status, Step
 
 _CLOSED = {

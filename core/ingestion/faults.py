@@ -14,7 +14,7 @@ class FaultCode(StrEnum):
     TEXT_TOO_LARGE = "text_too_large"
     NO_EXTRACTABLE_TEXT = "no_extractable_text"
     FILE_MISSING = "file_missing"
-    # Formats beyond PDF (issue 18, core/extraction/).
+    # Formats beyond PDF (issue 18, core/ingestion/extraction/).
     UNSUPPORTED_FORMAT = "unsupported_format"
     ENCRYPTED_DOCUMENT = "encrypted_document"
     CORRUPT_DOCUMENT = "corrupt_document"
@@ -35,5 +35,6 @@ class DocumentFault(Exception):
         self.message = message
 
     def __reduce__(self) -> tuple[type[DocumentFault], tuple[FaultCode, str]]:
-        # Faults cross a process boundary (see core.offload); keep both fields when pickled.
+        # Faults cross a process boundary (see core.ingestion.offload); keep both fields when
+        # pickled.
         return (DocumentFault, (self.code, self.message))

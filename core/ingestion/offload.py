@@ -37,12 +37,12 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from core import extraction
-from core.extraction import ExtractionLimits
-from core.storage import Chunk, PageText
+from core.ingestion import extraction
+from core.ingestion.extraction import ExtractionLimits
+from core.texts import Chunk, PageText
 
 if TYPE_CHECKING:
-    from core.embeddings import Embedder, Precision
+    from core.search.embeddings import Embedder, Precision
     from core.settings import Settings
 
 P = ParamSpec("P")
@@ -342,7 +342,7 @@ def extract_some(
     """Pages (units, in formats other than PDF) from ``first_page`` on, at least one and at
     most up to ``last_page``, for about ``seconds``. Stops with ``text_too_large`` as soon as
     they pass ``max_chars``; pages without a text layer are OCRed as ``limits`` say. Readers
-    and parses stay open between calls (core.extraction), so each call goes on where the
+    and parses stay open between calls (core.ingestion.extraction), so each call goes on where the
     last one stopped."""
     caps = limits if max_chars is None else replace(limits, max_chars=max_chars)
     deadline = time.monotonic() + seconds
@@ -358,8 +358,8 @@ def extract_some(
 
 
 def inspect_document(source: Path, limits: ExtractionLimits) -> extraction.DocumentInfo:
-    """The format and unit count of ``source`` (see core.extraction), in the child: flowing
-    formats are parsed whole for it, and the parse is kept for the extract batches."""
+    """The format and unit count of ``source`` (see core.ingestion.extraction), in the child:
+    flowing formats are parsed whole for it, and the parse is kept for the extract batches."""
     return extraction.inspect_document(source, limits)
 
 
@@ -376,8 +376,8 @@ def chunk_pages(
 ) -> list[Chunk]:
     """Chunk ``pages``, numbering the chunks from ``first_index``. Chunks never cross a page,
     so a document chunked a few pages per call gives the same chunks as in one call."""
-    from core.chunking import TokenChunker
-    from core.embeddings import load_tokenizer
+    from core.ingestion.chunking import TokenChunker
+    from core.search.embeddings import load_tokenizer
 
     key = str(tokenizer_path)
     if key not in _tokenizers:
@@ -413,7 +413,7 @@ class EmbedderConfig:
         )
 
     def load(self) -> Embedder:
-        from core.embeddings import Embedder
+        from core.search.embeddings import Embedder
 
         return Embedder(
             self.model_path,
@@ -427,7 +427,7 @@ class EmbedderConfig:
     @property
     def texts_per_call(self) -> int:
         """A model batch for each stream: what keeps every stream busy in one call."""
-        from core.embeddings import resolve_streams
+        from core.search.embeddings import resolve_streams
 
         return self.batch_size * resolve_streams(self.streams, self.device, self.threads)
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from core.db import session_scope
-from core.models import (
+from core.ingestion.tables import (
     Document,
     DocumentStatus,
     FileProcessingTask,

@@ -25,15 +25,15 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from core import tasks
-from core.closed_tasks import closed_progress, needs_repair
 from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from core.models import Document, DocumentStatus, FileProcessingTask, ProcessingState
-from core.progress_cache import ProgressCache
+from core.ingestion import records as tasks
+from core.ingestion.closed_tasks import closed_progress, needs_repair
+from core.ingestion.progress_cache import ProgressCache
+from core.ingestion.tables import Document, DocumentStatus, FileProcessingTask, ProcessingState
+from core.ingestion.task_history import TaskHistory, summarize
+from core.ingestion.uploads import ReceivedFile
+from core.ingestion.workflow_calls import unavailable, workflow_call, workflow_closed
 from core.runtime import Resources, ingest_options
-from core.task_history import TaskHistory, summarize
-from core.uploads import ReceivedFile
-from core.workflow_calls import unavailable, workflow_call, workflow_closed
 from workflows.contracts import (
     PROGRESS_QUERY,
     RETRY_SIGNAL,
@@ -323,7 +323,8 @@ class IngestionService:
         return TaskView(task, row, "database", None)
 
     async def _repair(self, task: FileProcessingTask, closed: WorkflowExecutionStatus) -> TaskView:
-        """Write the end of a workflow that closed without writing it (core.closed_tasks)."""
+        """Write the end of a workflow that closed without writing it
+        (core.ingestion.closed_tasks)."""
         # The row may have been read just before the workflow wrote its end and closed.
         current = await asyncio.to_thread(tasks.get_task, self._engine, task.id)
         if current is None or not needs_repair(current, closed):

@@ -14,36 +14,15 @@ import os
 import shutil
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from core.texts import Chunk, PageText
 
 # The chunks' index: the byte offset of each line of chunks.jsonl, then the file's size, as
 # little-endian unsigned 64-bit integers, so a vectorize batch reads only its own lines.
 _OFFSET = struct.Struct("<Q")
-
-
-@dataclass(frozen=True)
-class PageText:
-    page: int  # 1-based, as people cite pages; a document's unit number in other formats
-    text: str
-    # Where the text is, for people: "page 3", "slide 2", "§Setup › Installation" (see
-    # core/extraction). Empty in artifacts written before labels: read as "page N".
-    label: str = ""
-    ocr: bool = False  # recognised from an image of the page (core/extraction/ocr.py)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    index: int
-    page: int
-    text: str
-    token_count: int
-    label: str = ""  # the label of the page (unit) the chunk comes from
-
-
-def location_label(page: int, label: str = "") -> str:
-    return label or f"page {page}"
 
 
 class DocumentStorage:

@@ -30,9 +30,9 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from core.db import session_scope
-from core.models import Document
+from core.ingestion.storage import DocumentStorage
+from core.ingestion.tables import Document
 from core.runtime import Resources
-from core.storage import DocumentStorage
 
 log = logging.getLogger("docchat.sweeper")
 

@@ -1,5 +1,5 @@
-"""Receive a multipart document upload (any format core.extraction reads) by streaming it to
-disk, never holding it in memory.
+"""Receive a multipart document upload (any format core.ingestion.extraction reads) by
+streaming it to disk, never holding it in memory.
 
 The size cap is enforced while the bytes arrive, on the file and on the whole body alike, so an
 oversized upload is refused before its whole body is read, and a refused upload leaves nothing
@@ -22,8 +22,8 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from core.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
-from core.extraction.detect import ACCEPTED, detect_format
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction.detect import ACCEPTED, detect_format
+from core.ingestion.faults import DocumentFault, FaultCode
 
 FILE_FIELD = "file"
 # What a 415 lists in ``details.accepted``.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from core.vectorstore import SearchHit, VectorStore
+from core.search.vectorstore import SearchHit, VectorStore
 
 # The longest overlap looked for between consecutive chunks (32 tokens are ~200 characters).
 MAX_OVERLAP_CHARS = 600

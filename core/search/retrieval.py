@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from core.chat.context import with_neighbours
 from core.runtime import Resources
-from core.vectorstore import Retrieval, SearchHit
+from core.search.context import with_neighbours
+from core.search.vectorstore import Retrieval, SearchHit
 
 
 async def retrieve(
@@ -34,7 +34,7 @@ async def retrieve(
     setting). Fused RRF scores are ranks, not similarities, so the gate never looks at them.
 
     With ``neighbours``, each kept hit's ``context`` holds it with up to that many chunks
-    before and after it on the same page, at most ``context_chars`` long (core.chat.context).
+    before and after it on the same page, at most ``context_chars`` long (core.search.context).
     """
 
     mode = retrieval or resources.settings.retrieval_mode

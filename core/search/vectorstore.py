@@ -20,7 +20,7 @@ from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 from core.search import RETRIEVALS, Retrieval, layout
 from core.search.keywords import KeywordVector, keyword_vector, query_vector
 from core.search.model_identity import EmbeddingModelMismatchError, ModelIdentity
-from core.storage import Chunk, location_label
+from core.texts import Chunk, location_label
 
 # Fixed namespace: point ids derive from (document, chunk index), so a re-run overwrites
 # instead of duplicating.
@@ -57,7 +57,7 @@ class SearchHit:
     dense_score: float | None = None
     keyword_score: float | None = None
     # The chunk with its neighbours on the same page, when the answer step asked for them
-    # (core.chat.context); empty otherwise.
+    # (core.search.context); empty otherwise.
     context: str = ""
 
     @property

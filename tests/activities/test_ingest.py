@@ -18,12 +18,13 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import ingest
 from activities.ingest import IngestActivities, IngestDependencies
-from core import offload, tasks
-from core.embeddings import bundled_model_path
-from core.models import Document, FileProcessingTask
+from core.ingestion import offload
+from core.ingestion import records as tasks
+from core.ingestion.tables import Document, FileProcessingTask
 from core.runtime import Resources, open_resources
+from core.search.embeddings import bundled_model_path
 from core.settings import Settings
-from core.storage import PageText
+from core.texts import PageText
 from workflows.contracts import ChunkInput, ExtractInput, StepProgress, ValidateInput
 
 

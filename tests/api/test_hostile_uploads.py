@@ -23,9 +23,9 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core import tasks
-from core.embeddings import Embedder
-from core.models import Document, FileProcessingTask
+from core.ingestion import records as tasks
+from core.ingestion.tables import Document, FileProcessingTask
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import stack_settings, wait_for_status
 from tests.pdfs import bomb_pdf, text_pdf

@@ -17,9 +17,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
-from core import migrate, tasks
+from core import migrate
 from core.db import make_engine
-from core.models import ProcessingState, ProcessingStatus
+from core.ingestion import records as tasks
+from core.ingestion.tables import ProcessingState, ProcessingStatus
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES = {"document", "fileprocessingtask", "chatsession", "chatmessage", "typingindicator"}

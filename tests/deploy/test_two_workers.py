@@ -20,13 +20,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from core import tasks
-from core.ingestion import IngestionService
-from core.models import FileProcessingTask, ProcessingStatus
+from core.ingestion import records as tasks
+from core.ingestion.service import IngestionService
+from core.ingestion.tables import FileProcessingTask, ProcessingStatus
+from core.ingestion.uploads import ReceivedFile
 from core.runtime import open_resources
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.uploads import ReceivedFile
-from core.vectorstore import VectorStore
 from tests.helpers import load_worker_healthcheck
 from tests.postgres import PostgresCluster
 from tests.processes import Service, services, start_worker

@@ -27,9 +27,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from core import tasks
-from core.embeddings import Embedder
-from core.models import ProcessingState, ProcessingStatus
+from core.ingestion import records as tasks
+from core.ingestion.tables import ProcessingState, ProcessingStatus
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import api_client, upload, wait_for_status
 from workflows.contracts import PROGRESS_QUERY, WORKFLOW_NAME, IngestInput, Progress, Status

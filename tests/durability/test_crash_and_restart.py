@@ -34,14 +34,14 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from core import tasks
-from core.embeddings import Embedder
-from core.ingestion import IngestionService
-from core.models import ProcessingStatus
+from core.ingestion import records as tasks
+from core.ingestion.service import IngestionService
+from core.ingestion.tables import ProcessingStatus
+from core.ingestion.uploads import store_local_copy
 from core.runtime import Resources, open_resources
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from core.temporal import connect_temporal
-from core.uploads import store_local_copy
 from worker import ACTIVITY_THREADS, build_worker
 from workflows.contracts import PROGRESS_QUERY, Activity, Progress, Status, Step
 

@@ -17,9 +17,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core import tasks
-from core.embeddings import Embedder
-from core.models import Document, FileProcessingTask
+from core.ingestion import records as tasks
+from core.ingestion.tables import Document, FileProcessingTask
+from core.search.embeddings import Embedder
 from core.settings import Settings
 
 

@@ -5,7 +5,7 @@ front, so the workflow batches extraction by unit number as it does PDF pages;
 ``extract_units`` yields units ``first..last`` of it. Formats read page by page (PDF, PPTX,
 TIFF) extract only the asked units; flowing formats (DOCX, ODT, HTML, Markdown, EPUB, text,
 RTF, CSV, XLSX) are parsed whole once per process and sliced (see ``_whole_document``).
-Every failure is a ``core.faults.DocumentFault`` with its code. See docs/formats.md.
+Every failure is a ``core.ingestion.faults.DocumentFault`` with its code. See docs/formats.md.
 """
 
 from __future__ import annotations
@@ -15,10 +15,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core import pdf
-from core.extraction import epub, html, images, office, opendocument, pdf_pages, rtf, tables, text
-from core.extraction.detect import ACCEPTED, IMAGES, Format, detect_format
-from core.extraction.units import (
+from core.ingestion.extraction import (
+    epub,
+    html,
+    images,
+    office,
+    opendocument,
+    pdf,
+    pdf_pages,
+    rtf,
+    tables,
+    text,
+)
+from core.ingestion.extraction.detect import ACCEPTED, IMAGES, Format, detect_format
+from core.ingestion.extraction.units import (
     ExtractionLimits,
     OcrMode,
     Unit,
@@ -26,7 +36,7 @@ from core.extraction.units import (
     text_too_large,
     too_many_units,
 )
-from core.storage import PageText
+from core.texts import PageText
 
 __all__ = [
     "ACCEPTED",
@@ -78,7 +88,7 @@ def inspect_document(path: Path, limits: ExtractionLimits) -> DocumentInfo:
     if found is Format.PDF:
         count = pdf_pages.page_count(path, limits)
         if limits.ocr == "force" and count > limits.ocr_max_pages:
-            from core.extraction.ocr import check_ocr_budget
+            from core.ingestion.extraction.ocr import check_ocr_budget
 
             check_ocr_budget(count, limits)
     elif found is Format.PPTX:
@@ -133,7 +143,8 @@ def require_text(
 ) -> None:
     """Fail with ``no_extractable_text`` unless the document (all its units) has real text.
 
-    Pages (PDF, scans) need core.pdf.MIN_VISIBLE_CHARS distinct visible characters, as a
+    Pages (PDF, scans) need core.ingestion.extraction.pdf.MIN_VISIBLE_CHARS distinct visible
+    characters, as a
     scanner's label or OCR's stray marks on a blank page are no text; other formats any."""
     paged = found is Format.PDF or found in IMAGES
     if pdf.visible_chars(_as_pages(units)) >= (pdf.MIN_VISIBLE_CHARS if paged else 1):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from core.extraction.units import ExtractionLimits, corrupt
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction.units import ExtractionLimits, corrupt
+from core.ingestion.faults import DocumentFault, FaultCode
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"

@@ -8,11 +8,10 @@ import zipfile
 from enum import StrEnum
 from pathlib import Path
 
-from core import pdf
-from core.extraction import containers, encoding
-from core.extraction.html import declared_charset
-from core.extraction.units import corrupt
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction import containers, encoding, pdf
+from core.ingestion.extraction.html import declared_charset
+from core.ingestion.extraction.units import corrupt
+from core.ingestion.faults import DocumentFault, FaultCode
 
 SAMPLE_BYTES = 64 * 1024
 

@@ -1,5 +1,5 @@
 """EPUB e-books: the package document's spine gives the chapters in reading order; each is
-XHTML, read as HTML is (core.extraction.html), headings giving the section labels.
+XHTML, read as HTML is (core.ingestion.extraction.html), headings giving the section labels.
 
 Read directly from the zip (container.xml, then the OPF, with defusedxml) rather than with
 ebooklib, which loads every item of the book into memory and parses with plain lxml.
@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from zipfile import ZipFile
 
-from core.extraction.containers import open_zip
-from core.extraction.html import decode_html, html_blocks
-from core.extraction.opendocument import parse_xml
-from core.extraction.sections import Block, sections_to_units
-from core.extraction.units import ExtractionLimits, Unit, corrupt, no_text
+from core.ingestion.extraction.containers import open_zip
+from core.ingestion.extraction.html import decode_html, html_blocks
+from core.ingestion.extraction.opendocument import parse_xml
+from core.ingestion.extraction.sections import Block, sections_to_units
+from core.ingestion.extraction.units import ExtractionLimits, Unit, corrupt, no_text
 
 _CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"
 _OPF = "{http://www.idpf.org/2007/opf}"

@@ -14,10 +14,10 @@ from pathlib import Path
 import lxml.html
 from lxml import etree
 
-from core.extraction import encoding
-from core.extraction.sections import Block, sections_to_units
-from core.extraction.units import ExtractionLimits, Unit, corrupt, no_text
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction import encoding
+from core.ingestion.extraction.sections import Block, sections_to_units
+from core.ingestion.extraction.units import ExtractionLimits, Unit, corrupt, no_text
+from core.ingestion.faults import DocumentFault, FaultCode
 
 # Never text: code, styling, embedded objects, and the navigation repeated on every page.
 DROPPED = frozenset(

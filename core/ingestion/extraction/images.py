@@ -10,9 +10,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from core.extraction import ocr
-from core.extraction.units import ExtractionLimits, Unit, corrupt, no_text
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction import ocr
+from core.ingestion.extraction.units import ExtractionLimits, Unit, corrupt, no_text
+from core.ingestion.faults import DocumentFault, FaultCode
 
 
 def frame_count(path: Path, limits: ExtractionLimits) -> int:

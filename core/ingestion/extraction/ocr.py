@@ -11,8 +11,8 @@ from functools import lru_cache
 import pytesseract
 from PIL import Image
 
-from core.extraction.units import ExtractionLimits, no_text
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction.units import ExtractionLimits, no_text
+from core.ingestion.faults import DocumentFault, FaultCode
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """Word (DOCX) with python-docx and PowerPoint (PPTX) with python-pptx: the maintained
 readers of these formats, both on lxml with entity resolution off. The container has passed
-core.extraction.containers' checks before either library opens it."""
+core.ingestion.extraction.containers' checks before either library opens it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.extraction.containers import open_zip
-from core.extraction.sections import Block, sections_to_units
-from core.extraction.units import ExtractionLimits, Unit, corrupt, no_text
-from core.faults import DocumentFault
+from core.ingestion.extraction.containers import open_zip
+from core.ingestion.extraction.sections import Block, sections_to_units
+from core.ingestion.extraction.units import ExtractionLimits, Unit, corrupt, no_text
+from core.ingestion.faults import DocumentFault
 
 _HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título)\s*(\d)$", re.I)
 

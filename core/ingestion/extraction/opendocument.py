@@ -14,10 +14,10 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeTree
 from defusedxml import DefusedXmlException
 
-from core.extraction.containers import encrypted_office, open_zip
-from core.extraction.sections import Block, sections_to_units
-from core.extraction.units import ExtractionLimits, Unit, corrupt, no_text
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction.containers import encrypted_office, open_zip
+from core.ingestion.extraction.sections import Block, sections_to_units
+from core.ingestion.extraction.units import ExtractionLimits, Unit, corrupt, no_text
+from core.ingestion.faults import DocumentFault, FaultCode
 
 TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"

@@ -10,8 +10,8 @@ from pathlib import Path
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
-from core.faults import DocumentFault, FaultCode
-from core.storage import PageText
+from core.ingestion.faults import DocumentFault, FaultCode
+from core.texts import PageText
 
 PDF_MAGIC = b"%PDF-"
 # A text layer with fewer visible characters than this (after dropping text repeated on every

@@ -1,7 +1,9 @@
-"""PDF pages: the text layer through core.pdf (pypdf), and OCR for the pages that have none.
+"""PDF pages: the text layer through core.ingestion.extraction.pdf (pypdf), and OCR for the
+pages that have none.
 
 A page is OCRed when ``DOCCHAT_OCR=force``, or under ``auto`` when its text layer holds
-fewer than core.pdf.MIN_VISIBLE_CHARS visible characters (a scan, a scanner's lone
+fewer than core.ingestion.extraction.pdf.MIN_VISIBLE_CHARS visible characters (a scan, a
+scanner's lone
 "Background" label). Such pages are rendered with pypdfium2 (PDFium, the renderer of
 Chromium, shipped inside its wheel) at DOCCHAT_OCR_DPI, never above the pixel cap.
 """
@@ -16,12 +18,11 @@ from typing import Any
 
 from pypdf import PdfReader
 
-from core import pdf
-from core.extraction import ocr
-from core.extraction.units import ExtractionLimits, Unit, corrupt
+from core.ingestion.extraction import ocr, pdf
+from core.ingestion.extraction.units import ExtractionLimits, Unit, corrupt
 
 # Open readers of the documents being worked on, by (path, size, mtime): each short extract
-# call (core.offload.extract_some) goes on where the last one stopped without parsing the
+# call (core.ingestion.offload.extract_some) goes on where the last one stopped without parsing the
 # PDF's structure again.
 _READERS_KEPT = 2
 _readers: OrderedDict[tuple[str, int, int], PdfReader] = OrderedDict()
@@ -82,7 +83,8 @@ def _open(path: Path) -> Any:
     import pypdfium2
 
     try:
-        # core.pdf has already refused a PDF that an empty password does not open.
+        # core.ingestion.extraction.pdf has already refused a PDF that an empty password does
+        # not open.
         return pypdfium2.PdfDocument(str(path), password="")
     except pypdfium2.PdfiumError as exc:
         raise corrupt("PDF", exc) from exc

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from striprtf.striprtf import rtf_to_text
 
-from core.extraction.text import line_units
-from core.extraction.units import ExtractionLimits, Unit, corrupt, no_text
+from core.ingestion.extraction.text import line_units
+from core.ingestion.extraction.units import ExtractionLimits, Unit, corrupt, no_text
 
 
 def rtf_units(path: Path, limits: ExtractionLimits) -> list[Unit]:

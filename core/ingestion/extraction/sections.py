@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from core.extraction.units import Unit
+from core.ingestion.extraction.units import Unit
 
 # A section longer than this becomes several units (same label, "(part N)"), so one batch
 # of the workflow never holds a whole book that has no headings.

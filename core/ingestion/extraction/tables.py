@@ -13,10 +13,10 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from core.extraction.containers import open_zip
-from core.extraction.text import read_text
-from core.extraction.units import ExtractionLimits, Unit, corrupt, no_text
-from core.faults import DocumentFault
+from core.ingestion.extraction.containers import open_zip
+from core.ingestion.extraction.text import read_text
+from core.ingestion.extraction.units import ExtractionLimits, Unit, corrupt, no_text
+from core.ingestion.faults import DocumentFault
 
 ROWS_PER_UNIT = 40
 # The header is the first row, among the first few, with the most filled cells (a title

@@ -1,4 +1,5 @@
-"""Plain text and Markdown: decoded by content (core.extraction.encoding), then cut into units.
+"""Plain text and Markdown: decoded by content (core.ingestion.extraction.encoding), then cut
+into units.
 
 Plain text is cited by line numbers ("lines 1–80"); Markdown by its heading path, parsed
 with markdown-it-py (CommonMark: setext headings and fenced code count as they render).
@@ -12,10 +13,10 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from core.extraction import encoding
-from core.extraction.sections import MAX_UNIT_CHARS, Block, sections_to_units
-from core.extraction.units import ExtractionLimits, Unit, no_text
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction import encoding
+from core.ingestion.extraction.sections import MAX_UNIT_CHARS, Block, sections_to_units
+from core.ingestion.extraction.units import ExtractionLimits, Unit, no_text
+from core.ingestion.faults import DocumentFault, FaultCode
 
 
 def read_text(path: Path, limits: ExtractionLimits) -> str:

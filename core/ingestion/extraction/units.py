@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.faults import DocumentFault, FaultCode
 
 if TYPE_CHECKING:
     from core.settings import Settings

@@ -26,11 +26,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from api.app import create_app
 from core.chat.service import ChatService
-from core.embeddings import Embedder
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
 from core.llm.ollama import OllamaChatModel
-from tests.chat.fakes import (
+from core.search.embeddings import Embedder
+from tests.core.chat.fakes import (
     BrokenModel,
     CitingModel,
     EndlessModel,
@@ -126,7 +126,7 @@ async def live(
         llm_max_tokens=MAX_TOKENS,
         typing_ttl_seconds=TYPING_TTL,
         # One principal asks every question of this module's tests: the REST answer limits
-        # (tests/chat/test_ask_limits.py tests them) must not ration them.
+        # (tests/core/chat/test_ask_limits.py tests them) must not ration them.
         ask_rate_limit_per_second=1000.0,
         ask_rate_limit_burst=1000,
         ask_max_concurrent=64,

@@ -16,11 +16,11 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core.embeddings import Embedder
 from core.llm import ModelRegistry
+from core.search.embeddings import Embedder
 from core.settings import Settings
-from tests.chat.conftest import serve
-from tests.chat.fakes import EndlessModel, QuickModel
+from tests.core.chat.conftest import serve
+from tests.core.chat.fakes import EndlessModel, QuickModel
 
 ALICE_KEY = "alice-0123456789abcdef0123456789"
 BOB_KEY = "bob-0123456789abcdef0123456789ab"

@@ -3,8 +3,8 @@ model, which is said first (``model_fallback``), in ``complete`` and in the stor
 
 from __future__ import annotations
 
-from tests.chat.conftest import LiveServer, receive_answer, receive_type
-from tests.chat.test_answers_api import sse_events
+from tests.core.chat.conftest import LiveServer, receive_answer, receive_type
+from tests.core.chat.test_answers_api import sse_events
 
 UNRELATED = "How do I bake sourdough bread?"
 

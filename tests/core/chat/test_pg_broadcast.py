@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable
 import psycopg
 import pytest
 
-from core.chat.broadcast import LocalBroadcaster, broadcaster_for
+from core.chat.broadcast import LocalBroadcaster
+from core.chat.broadcasters import broadcaster_for
 from core.chat.pg_broadcast import MAX_PAYLOAD_BYTES, PostgresBroadcaster, split_utf8
 from tests.postgres import PostgresCluster
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from core.chat import prompt
-from core.chat.models import ChatMessage, MessageRole
-from core.vectorstore import SearchHit
+from core.chat.tables import ChatMessage, MessageRole
+from core.search.vectorstore import SearchHit
 
 
 def hit(page: int, text: str, score: float = 0.5) -> SearchHit:

@@ -7,8 +7,8 @@ real MiniLM embedder; no model is involved.
 from __future__ import annotations
 
 from core.chat.quotes import best_quotes, keyword_overlap, sentences, with_answers
-from core.embeddings import Embedder
-from core.vectorstore import SearchHit
+from core.search.embeddings import Embedder
+from core.search.vectorstore import SearchHit
 
 # multicolumn.pdf, page 3, and GeoTopo-komprimiert.pdf, page 2, as extracted.
 TABLE = """Table 1: EU Countries Information

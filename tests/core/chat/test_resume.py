@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.chat.conftest import LiveServer, receive, receive_type
+from tests.core.chat.conftest import LiveServer, receive, receive_type
 
 ASK_SLOW = '{"type": "chat_message", "question": "Count.", "model": "slow", "search_mode": "none"}'
 

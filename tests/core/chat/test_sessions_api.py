@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.chat.conftest import LiveServer
+from tests.core.chat.conftest import LiveServer
 
 
 async def test_create_list_get_delete(live: LiveServer) -> None:

@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from core.chat import store
-from core.chat.models import ChatMessagePublic, ChatSessionPublic, MessageRole, as_utc
-from core.models import utcnow
+from core.chat.tables import ChatMessagePublic, ChatSessionPublic, MessageRole, as_utc
+from core.ingestion.tables import utcnow
 
 SOURCE = {
     "document_id": "d1",

@@ -10,7 +10,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from tests.chat.conftest import LiveServer, assert_silent, receive_type, until
+from tests.core.chat.conftest import LiveServer, assert_silent, receive_type, until
 from tests.helpers import upload, wait_for_status
 
 STATUS_FIELDS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.chat.conftest import TYPING_TTL, LiveServer, receive_type
+from tests.core.chat.conftest import TYPING_TTL, LiveServer, receive_type
 
 
 async def test_typing_is_listed_broadcast_and_lapses(live: LiveServer) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from core.chat import store
 from core.chat.connections import ConnectionManager
 from core.chat.typing_indicators import TypingIndicators
-from core.models import utcnow
+from core.ingestion.tables import utcnow
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.chat.conftest import LiveServer, assert_silent, receive_answer, receive_type, until
+from tests.core.chat.conftest import LiveServer, assert_silent, receive_answer, receive_type, until
 
 QUESTION = "What is the capital of Austria?"
 

@@ -23,10 +23,10 @@ from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
 from core.chat.service import ChatService
-from core.embeddings import Embedder
 from core.llm import ModelRegistry
-from tests.chat.conftest import receive_answer, receive_type, serve, until
-from tests.chat.fakes import QuickModel
+from core.search.embeddings import Embedder
+from tests.core.chat.conftest import receive_answer, receive_type, serve, until
+from tests.core.chat.fakes import QuickModel
 from tests.helpers import stack_settings
 
 MAX_FRAME = 2048

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import pdf
-from core.chunking import TokenChunker
-from core.embeddings import MAX_TEXT_TOKENS, Embedder
-from core.storage import PageText
+from core.ingestion.chunking import TokenChunker
+from core.ingestion.extraction import pdf
+from core.search.embeddings import MAX_TEXT_TOKENS, Embedder
+from core.texts import PageText
 
 
 def chunker(embedder: Embedder, tokens: int = 120, overlap: int = 20) -> TokenChunker:

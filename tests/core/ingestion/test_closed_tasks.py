@@ -1,12 +1,13 @@
-"""core/closed_tasks.py: which rows a closed workflow leaves behind, and the end they get."""
+"""core/ingestion/closed_tasks.py: which rows a closed workflow leaves behind, and the end
+they get."""
 
 from __future__ import annotations
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus as Closed
 
-from core.closed_tasks import closed_progress, needs_repair
-from core.models import FileProcessingTask, ProcessingState
+from core.ingestion.closed_tasks import closed_progress, needs_repair
+from core.ingestion.tables import FileProcessingTask, ProcessingState
 from workflows.contracts import Progress
 
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from core import offload
-from core.embeddings import Embedder
-from tests.core.child_calls import identity, nap_then_die, nap_then_identity
+from core.ingestion import offload
+from core.search.embeddings import Embedder
+from tests.core.ingestion.child_calls import identity, nap_then_die, nap_then_identity
 
 
 class Cancelled(Exception):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.progress_cache import ProgressCache
+from core.ingestion.progress_cache import ProgressCache
 
 REFRESH_S = 0.01
 

@@ -1,4 +1,5 @@
-"""core/tasks.py, the persistence of documents and processing tasks, on SQLite and PostgreSQL."""
+"""core/ingestion/records.py, the persistence of documents and processing tasks, on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from core import tasks
-from core.ingestion import _progress_from_row
-from core.models import (
+from core.ingestion import records as tasks
+from core.ingestion.service import _progress_from_row
+from core.ingestion.tables import (
     Document,
     DocumentStatus,
     FileProcessingTask,

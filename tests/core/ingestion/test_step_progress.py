@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.ingestion import apply_step_progress
+from core.ingestion.service import apply_step_progress
 from workflows.contracts import Progress, StepProgress
 
 

@@ -1,4 +1,5 @@
-"""core/storage.py: a vectorize batch reads only its own chunks; artifacts go by document id."""
+"""core/ingestion/storage.py: a vectorize batch reads only its own chunks; artifacts go by
+document id."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.storage import Chunk, DocumentStorage
+from core.ingestion.storage import DocumentStorage
+from core.texts import Chunk
 
 
 @pytest.fixture

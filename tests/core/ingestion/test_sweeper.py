@@ -1,4 +1,5 @@
-"""core/sweeper.py: files no document row owns are removed once old enough, nothing else is.
+"""core/ingestion/sweeper.py: files no document row owns are removed once old enough,
+nothing else is.
 
 Real files on disk and a real database of each kind. Ages are made by sweeping at a ``now``
 in the future, since a file's change time (which the sweeper also reads) cannot be set back.
@@ -17,13 +18,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
-from core import tasks
 from core.db import make_engine
-from core.embeddings import Embedder
-from core.models import Document, FileProcessingTask
+from core.ingestion import records as tasks
+from core.ingestion.storage import DocumentStorage, write_jsonl
+from core.ingestion.sweeper import run_sweeper, sweep
+from core.ingestion.tables import Document, FileProcessingTask
+from core.search.embeddings import Embedder
 from core.settings import Settings
-from core.storage import DocumentStorage, write_jsonl
-from core.sweeper import run_sweeper, sweep
 from tests.helpers import api_client
 
 MIN_AGE = 600.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.models import ProcessingState, ProcessingStatus, ProcessingStep
+from core.ingestion.tables import ProcessingState, ProcessingStatus, ProcessingStep
 from workflows.contracts import State, Status, Step, public_status, task_state
 
 SEED_VALUES = {

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
-from core.uploads import display_filename, receive_pdf
+from core.ingestion.uploads import display_filename, receive_pdf
 
 BOUNDARY = "docchatboundary"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"

@@ -10,7 +10,7 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import ConflictError, ServiceUnavailableError
-from core.workflow_calls import workflow_call
+from core.ingestion.workflow_calls import workflow_call
 
 
 @pytest.mark.parametrize("status", [RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.chat.context import join_overlapping, with_neighbours
 from core.chat.prompt import documents_turns, source_of
-from core.storage import Chunk
-from core.vectorstore import SearchHit, VectorStore
+from core.search.context import join_overlapping, with_neighbours
+from core.search.vectorstore import SearchHit, VectorStore
+from core.texts import Chunk
 
 PAGES = [1, 1, 1, 1, 2, 2]
 TEXTS = [f"Sentence {i} of the manual, on page {p}." for i, p in enumerate(PAGES)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.embeddings import (
+from core.search.embeddings import (
     Embedder,
     native_bfloat16,
     resolve_precision,

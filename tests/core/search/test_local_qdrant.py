@@ -12,8 +12,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core.embeddings import Embedder
-from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
+from core.search.embeddings import Embedder
+from core.search.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
 from core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.extraction import ExtractionLimits
+from core.ingestion.extraction import ExtractionLimits
 from tests.conftest import CORPUS
 
 FORMATS = CORPUS.parent / "formats"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.extraction import ExtractionLimits, Unit, extract_units, inspect_document
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction import ExtractionLimits, Unit, extract_units, inspect_document
+from core.ingestion.faults import DocumentFault, FaultCode
 
 
 def extract_all(path: Path, limits: ExtractionLimits) -> list[Unit]:

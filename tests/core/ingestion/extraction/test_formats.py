@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.extraction import ExtractionLimits, Format, detect_format, inspect_document
-from tests.core.extraction.helpers import extract_all, whole_text
+from core.ingestion.extraction import ExtractionLimits, Format, detect_format, inspect_document
+from tests.core.ingestion.extraction.helpers import extract_all, whole_text
 
 # file, its format, a sentence in it, the label of the unit holding that sentence
 KNOWN = [

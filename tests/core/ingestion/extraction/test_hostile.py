@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.extraction import ACCEPTED, ExtractionLimits, detect_format
-from core.extraction.opendocument import parse_xml
-from core.faults import DocumentFault, FaultCode
-from tests.core.extraction.helpers import code_of, extract_all, fault_of, rezip
+from core.ingestion.extraction import ACCEPTED, ExtractionLimits, detect_format
+from core.ingestion.extraction.opendocument import parse_xml
+from core.ingestion.faults import DocumentFault, FaultCode
+from tests.core.ingestion.extraction.helpers import code_of, extract_all, fault_of, rezip
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
-from core.extraction import ExtractionLimits, Format, extract_units, inspect_document
-from core.extraction import require_text as require_text_of
-from core.faults import DocumentFault, FaultCode
-from tests.core.extraction.helpers import code_of, extract_all
+from core.ingestion.extraction import ExtractionLimits, Format, extract_units, inspect_document
+from core.ingestion.extraction import require_text as require_text_of
+from core.ingestion.faults import DocumentFault, FaultCode
+from tests.core.ingestion.extraction.helpers import code_of, extract_all
 
 pytestmark = pytest.mark.usefixtures("tesseract")
 
@@ -151,7 +151,7 @@ def test_ocr_time_cap(formats: Path, limits: ExtractionLimits) -> None:
 
 
 def test_languages_are_the_configured_ones_tesseract_has() -> None:
-    from core.extraction import ocr
+    from core.ingestion.extraction import ocr
 
     assert {"eng", "deu", "jpn"} <= ocr.installed_languages()
     assert ocr.languages(ExtractionLimits()) == "eng+deu+jpn"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core import pdf
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction import pdf
+from core.ingestion.faults import DocumentFault, FaultCode
 
 
 def fault_of(path: Path) -> FaultCode:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core import pdf
-from core.faults import DocumentFault, FaultCode
+from core.ingestion.extraction import pdf
+from core.ingestion.faults import DocumentFault, FaultCode
 from tests.pdfs import bomb_pdf, text_pdf
 
 

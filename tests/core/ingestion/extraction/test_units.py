@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core.extraction import ExtractionLimits, Format, detect_format, extract_units
-from core.extraction import encoding as enc
-from core.extraction.sections import MAX_UNIT_CHARS, Block, sections_to_units
-from core.extraction.tables import ROWS_PER_UNIT
-from tests.core.extraction.helpers import extract_all
+from core.ingestion.extraction import ExtractionLimits, Format, detect_format, extract_units
+from core.ingestion.extraction import encoding as enc
+from core.ingestion.extraction.sections import MAX_UNIT_CHARS, Block, sections_to_units
+from core.ingestion.extraction.tables import ROWS_PER_UNIT
+from tests.core.ingestion.extraction.helpers import extract_all
 
 
 def test_heading_paths_nest_and_close() -> None:
