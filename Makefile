@@ -38,6 +38,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports  # the import rules of pyproject.toml [tool.importlinter]
 
 # tests/web drive Debian's Chromium through Playwright (no browser is downloaded at run time);
 # installed from the distribution only when it is missing.

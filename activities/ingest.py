@@ -24,8 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.progress import StepBeat, seconds_left
-from core.ingestion import extraction, offload
-from core.ingestion import records as tasks
+from core.ingestion import extraction, offload, records
 from core.ingestion.extraction import ExtractionLimits
 from core.ingestion.faults import DocumentFault, FaultCode
 from core.ingestion.storage import DocumentStorage
@@ -116,7 +115,7 @@ class IngestActivities:
         self._deps = deps
 
     def _document(self, document_id: str) -> Document:
-        document = tasks.get_document(self._deps.engine, document_id)
+        document = records.get_document(self._deps.engine, document_id)
         if document is None:
             raise LookupError(f"document {document_id} no longer exists")
         return document
@@ -133,14 +132,14 @@ class IngestActivities:
     @permanent_faults
     def validate_upload(self, job: ValidateInput) -> ValidateResult:
         document = self._document(job.document_id)
-        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
+        records.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
         path = self._deps.storage.upload_path(document.stored_name)
         # Format by content and unit count (pages, slides, sections...), in the text child,
         # never here: a hostile file can only take down the child.
         info = self._text_child(
             activity.heartbeat, offload.inspect_document, path, self._deps.extraction_limits()
         )
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine,
             job.task_id,
             upload_progress=100.0,
@@ -152,7 +151,9 @@ class IngestActivities:
     @permanent_faults
     def extract_pages(self, job: ExtractInput) -> ExtractResult:
         document = self._document(job.document_id)
-        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT)
+        records.update_task_step(
+            self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT
+        )
         path = self._deps.storage.upload_path(document.stored_name)
         # The text cap counts the whole document: what earlier batches found, then this batch
         # page by page, so a decompression bomb stops as soon as it passes the cap.
@@ -190,7 +191,7 @@ class IngestActivities:
                 extraction.detect_format(path),
                 ocr=self._deps.formats.ocr,
             )
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine,
             job.task_id,
             pages_extracted=job.last_page,
@@ -210,7 +211,7 @@ class IngestActivities:
     @permanent_faults
     def chunk_document(self, job: ChunkInput) -> ChunkResult:
         self._document(job.document_id)
-        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
+        records.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
         pages = list(self._deps.storage.read_pages(job.document_id))
         beat = StepBeat(Step.CHUNK, done=0, total=len(pages))
         chunks: list[Chunk] = []
@@ -231,7 +232,7 @@ class IngestActivities:
             beat.advance(done)
         self._document(job.document_id)  # deleted meanwhile: write nothing
         chunk_count = self._deps.storage.write_chunks(job.document_id, chunks)
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine,
             job.task_id,
             chunk_count=chunk_count,
@@ -243,13 +244,13 @@ class IngestActivities:
     @permanent_faults
     def vectorize_chunks(self, job: VectorizeInput) -> VectorizeResult:
         document = self._document(job.document_id)
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine, job.task_id, current_step=ProcessingStep.VECTORIZE
         )
         chunks = self._deps.storage.read_chunks(job.document_id, job.start, job.stop)
         beat = StepBeat(Step.VECTORIZE, done=job.start, total=job.chunk_count)
         written = self._embed_and_store(document, chunks, first=job.start, beat=beat)
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine,
             job.task_id,
             chunks_embedded=job.stop,
@@ -299,7 +300,7 @@ class IngestActivities:
 
     @activity.defn(name=Activity.RECORD_STATE)
     def record_task_state(self, state: TaskState) -> None:
-        tasks.record_progress(self._deps.engine, state.task_id, state.progress)
+        records.record_progress(self._deps.engine, state.task_id, state.progress)
 
     @activity.defn(name=Activity.DISCARD_VECTORS)
     def discard_vectors(self, document_id: str) -> None:
@@ -311,7 +312,7 @@ class IngestActivities:
         rows stay, as the record of why it failed."""
         self._deps.vectors.delete_document(document_id)
         self._deps.storage.remove_artifacts(document_id)  # found by id: even without its row
-        document = tasks.get_document(self._deps.engine, document_id)
+        document = records.get_document(self._deps.engine, document_id)
         if document is not None:
             self._deps.storage.remove_document(document_id, document.stored_name)
 

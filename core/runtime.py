@@ -16,7 +16,6 @@ from core.search.embeddings import Embedder
 from core.search.model_identity import ModelIdentity
 from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from workflows.contracts import IngestOptions
 
 
 @dataclass
@@ -64,16 +63,6 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
         ),
         vectors=vectors,
         _embedder=embedder,
-    )
-
-
-def ingest_options(settings: Settings) -> IngestOptions:
-    return IngestOptions(
-        extract_pages_per_activity=settings.extract_pages_per_activity,
-        vectorize_chunks_per_activity=settings.vectorize_chunks_per_activity,
-        max_attempts=settings.activity_max_attempts,
-        heartbeat_timeout_seconds=settings.activity_heartbeat_timeout_seconds,
-        failed_retention_hours=settings.failed_task_retention_hours,
     )
 
 

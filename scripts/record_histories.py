@@ -59,8 +59,7 @@ from temporalio.client import (  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from core.ingestion import offload  # noqa: E402
-from core.ingestion import records as tasks  # noqa: E402
+from core.ingestion import offload, records  # noqa: E402
 from core.ingestion.service import IngestionService  # noqa: E402
 from core.ingestion.uploads import store_local_copy  # noqa: E402
 from core.runtime import Resources, open_resources  # noqa: E402
@@ -134,7 +133,7 @@ class RecordGate:
         self.release = threading.Event()
 
     def install(self) -> None:
-        real = tasks.record_progress
+        real = records.record_progress
         gate = self
 
         def gated(engine: Any, task_id: str, progress: Progress) -> None:
@@ -143,7 +142,7 @@ class RecordGate:
                 gate.release.wait(120)
             real(engine, task_id, progress)
 
-        setattr(tasks, "record_progress", gated)  # noqa: B010
+        setattr(records, "record_progress", gated)  # noqa: B010
 
     def reset(self) -> None:
         self.hold = False
@@ -298,7 +297,7 @@ def _expect_discarded(rec: Recorder, document_id: str) -> None:
         rec.resources.vectors.count(document_id) == 0,
         "a cancelled document should keep no vectors",
     )
-    document = tasks.get_document(rec.resources.engine, document_id)
+    document = records.get_document(rec.resources.engine, document_id)
     _expect(document is not None, "a cancelled document keeps its row")
     assert document is not None
     storage = rec.resources.storage

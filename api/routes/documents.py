@@ -10,7 +10,7 @@ from api.deps import MAX_OFFSET, IngestionDep, PrincipalDep, ServicesDep, Settin
 from api.envelope import Envelope, error_responses, ok
 from api.schemas import DocumentPublic, UploadAccepted, UploadEnvelope
 from core.errors import NotFoundError
-from core.ingestion import records as tasks
+from core.ingestion import records
 from core.ingestion.uploads import FILE_FIELD, receive_pdf
 
 router = APIRouter(prefix="/docs", tags=["documents"])
@@ -92,7 +92,7 @@ async def list_documents(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Envelope[list[DocumentPublic]]:
     rows = await asyncio.to_thread(
-        tasks.list_documents, services.resources.engine, owner=owner, limit=limit, offset=offset
+        records.list_documents, services.resources.engine, owner=owner, limit=limit, offset=offset
     )
     return ok([DocumentPublic.of(row) for row in rows], limit=limit, offset=offset)
 
@@ -107,10 +107,10 @@ async def get_document(
     document_id: str, services: ServicesDep, owner: PrincipalDep
 ) -> Envelope[DocumentPublic]:
     engine = services.resources.engine
-    document = await asyncio.to_thread(tasks.get_document, engine, document_id)
+    document = await asyncio.to_thread(records.get_document, engine, document_id)
     if document is None or document.owner != owner:
         raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
-    task = await asyncio.to_thread(tasks.latest_task_for, engine, document_id)
+    task = await asyncio.to_thread(records.latest_task_for, engine, document_id)
     vectors = await asyncio.to_thread(services.resources.vectors.count, document_id)
     return ok(DocumentPublic.of(document, task_id=task.id if task else None, vector_count=vectors))
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.deps import PrincipalDep, ServicesDep
 from api.envelope import Envelope, error_responses, ok
 from core.errors import NotFoundError
-from core.ingestion import records as tasks
+from core.ingestion import records
 from core.ingestion.storage import DocumentStorage
 from core.texts import PageText, location_label
 
@@ -42,7 +42,7 @@ async def page_text(
     owner: PrincipalDep,
 ) -> Envelope[PageTextPublic]:
     engine = services.resources.engine
-    document = await asyncio.to_thread(tasks.get_document, engine, document_id)
+    document = await asyncio.to_thread(records.get_document, engine, document_id)
     if document is None or document.owner != owner:
         raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
     found = await asyncio.to_thread(_read_page, services.resources.storage, document_id, page)

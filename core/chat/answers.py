@@ -28,7 +28,7 @@ from core.chat.protocol import (
 from core.chat.quotes import Quote, best_quotes
 from core.chat.tables import ChatMessagePublic, MessageRole, ModelFallback, Source
 from core.errors import InvalidInputError, NotFoundError
-from core.ingestion import records as tasks
+from core.ingestion import records
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.llm.errors import UnknownModelError
 from core.runtime import Resources
@@ -341,7 +341,7 @@ class AnswerService:
     async def _require_documents(self, document_ids: Sequence[str], *, owner: str) -> None:
         engine = self._resources.engine
         for document_id in document_ids:
-            document = await asyncio.to_thread(tasks.get_document, engine, document_id)
+            document = await asyncio.to_thread(records.get_document, engine, document_id)
             if document is None or document.owner != owner:
                 raise DocumentNotFoundError(
                     f"No document {document_id} to search.",

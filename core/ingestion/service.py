@@ -26,14 +26,14 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from core.ingestion import records as tasks
+from core.ingestion import records
 from core.ingestion.closed_tasks import closed_progress, needs_repair
 from core.ingestion.progress_cache import ProgressCache
+from core.ingestion.resources import IngestionResources, ingest_options
 from core.ingestion.tables import Document, DocumentStatus, FileProcessingTask, ProcessingState
 from core.ingestion.task_history import TaskHistory, summarize
 from core.ingestion.uploads import ReceivedFile
 from core.ingestion.workflow_calls import unavailable, workflow_call, workflow_closed
-from core.runtime import Resources, ingest_options
 from workflows.contracts import (
     PROGRESS_QUERY,
     RETRY_SIGNAL,
@@ -144,7 +144,7 @@ class TaskView:
 
 
 class IngestionService:
-    def __init__(self, resources: Resources, client: Client) -> None:
+    def __init__(self, resources: IngestionResources, client: Client) -> None:
         self._resources = resources
         self._client = client
         self._views: ProgressCache[TaskView] = ProgressCache(self._read)
@@ -182,7 +182,7 @@ class IngestionService:
 
     async def _existing_copy(self, received: ReceivedFile, *, owner: str) -> StartedTask | None:
         found = await asyncio.to_thread(
-            tasks.find_document_by_hash, self._engine, owner=owner, sha256=received.sha256
+            records.find_document_by_hash, self._engine, owner=owner, sha256=received.sha256
         )
         if found is None:
             return None
@@ -210,7 +210,7 @@ class IngestionService:
         task.workflow_id = workflow_id_for(task.id)
         # A failure here leaves no row; start() removes the file.
         await asyncio.to_thread(
-            tasks.create_document_and_task, self._engine, document=document, task=task
+            records.create_document_and_task, self._engine, document=document, task=task
         )
         try:
             await self._client.start_workflow(
@@ -234,7 +234,7 @@ class IngestionService:
         return task
 
     def _forget(self, document: Document) -> None:
-        tasks.delete_document_rows(self._engine, document.id)
+        records.delete_document_rows(self._engine, document.id)
         self._resources.storage.remove_document(document.id, document.stored_name)
 
     async def view(self, task_id: str, *, owner: str) -> TaskView:
@@ -249,14 +249,14 @@ class IngestionService:
         return await self._view(await self._row(task_id, owner=owner))
 
     async def _row(self, task_id: str, *, owner: str) -> FileProcessingTask:
-        task = await asyncio.to_thread(tasks.get_task, self._engine, task_id)
+        task = await asyncio.to_thread(records.get_task, self._engine, task_id)
         if task is None or task.owner != owner:
             raise NotFoundError(f"No processing task {task_id}.", error_code="task_not_found")
         return task
 
     async def active(self, *, owner: str) -> list[TaskView]:
         rows = await asyncio.to_thread(
-            tasks.list_tasks, self._engine, owner=owner, states=ACTIVE_STATES
+            records.list_tasks, self._engine, owner=owner, states=ACTIVE_STATES
         )
         return list(await asyncio.gather(*(self._cached_view(task) for task in rows)))
 
@@ -269,7 +269,7 @@ class IngestionService:
         return view
 
     async def _read(self, task_id: str) -> TaskView | None:
-        task = await asyncio.to_thread(tasks.get_task, self._engine, task_id)
+        task = await asyncio.to_thread(records.get_task, self._engine, task_id)
         return None if task is None else await self._view(task)
 
     async def _view(self, task: FileProcessingTask) -> TaskView:
@@ -326,7 +326,7 @@ class IngestionService:
         """Write the end of a workflow that closed without writing it
         (core.ingestion.closed_tasks)."""
         # The row may have been read just before the workflow wrote its end and closed.
-        current = await asyncio.to_thread(tasks.get_task, self._engine, task.id)
+        current = await asyncio.to_thread(records.get_task, self._engine, task.id)
         if current is None or not needs_repair(current, closed):
             latest = current or task
             return TaskView(latest, _progress_from_row(latest), "database", None)
@@ -346,16 +346,16 @@ class IngestionService:
             progress.status,
         )
         await asyncio.to_thread(self._record_end, task, progress)
-        repaired = await asyncio.to_thread(tasks.get_task, self._engine, task.id)
+        repaired = await asyncio.to_thread(records.get_task, self._engine, task.id)
         return TaskView(repaired or task, progress, "database", None)
 
     def _record_end(self, task: FileProcessingTask, progress: Progress) -> None:
-        tasks.record_progress(self._engine, task.id, progress)
+        records.record_progress(self._engine, task.id, progress)
         if progress.status == Status.COMPLETED:
             return
         # Ended for good without its own clean-up: nothing of it is used again.
         self._resources.vectors.delete_document(task.document_id)
-        document = tasks.get_document(self._engine, task.document_id)
+        document = records.get_document(self._engine, task.document_id)
         if document is not None:
             self._resources.storage.remove_document(document.id, document.stored_name)
 
@@ -444,7 +444,7 @@ class IngestionService:
         # The row can lag the workflow by a moment, so candidates include running ones and the
         # workflow's own status decides which have failed.
         rows = await asyncio.to_thread(
-            tasks.list_tasks,
+            records.list_tasks,
             self._engine,
             owner=owner,
             states=[*ACTIVE_STATES, *FAILED_STATES],
@@ -511,10 +511,10 @@ class IngestionService:
                 raise unavailable(exc) from exc
 
     async def delete_document(self, document_id: str, *, owner: str) -> None:
-        document = await asyncio.to_thread(tasks.get_document, self._engine, document_id)
+        document = await asyncio.to_thread(records.get_document, self._engine, document_id)
         if document is None or document.owner != owner:
             raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
-        task = await asyncio.to_thread(tasks.latest_task_for, self._engine, document_id)
+        task = await asyncio.to_thread(records.latest_task_for, self._engine, document_id)
         if task is not None:
             self._views.forget(task.id)
             await self.cancel_and_wait(task.workflow_id)
@@ -593,7 +593,7 @@ def _progress_from_row(task: FileProcessingTask) -> Progress:
     state = task.state
     waiting = state == ProcessingState.WAITING_FOR_RETRY
     mirrored = {"retryable": waiting} | {
-        name: getattr(task, name) for name in tasks.MIRRORED_FIELDS
+        name: getattr(task, name) for name in records.MIRRORED_FIELDS
     }
     status = Status.FAILED if waiting else state.value
     return Progress(status=status, current_step=task.current_step.value, **mirrored)

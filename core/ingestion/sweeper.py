@@ -30,9 +30,9 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from core.db import session_scope
+from core.ingestion.resources import IngestionResources
 from core.ingestion.storage import DocumentStorage
 from core.ingestion.tables import Document
-from core.runtime import Resources
 
 log = logging.getLogger("docchat.sweeper")
 
@@ -117,7 +117,7 @@ def start_sweeper(
     )
 
 
-def start_sweeper_for(resources: Resources) -> asyncio.Task[None]:
+def start_sweeper_for(resources: IngestionResources) -> asyncio.Task[None]:
     settings = resources.settings
     return start_sweeper(
         resources.engine,

@@ -7,14 +7,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
-from core.runtime import Resources
 from core.search.context import with_neighbours
-from core.search.vectorstore import Retrieval, SearchHit
+from core.search.embeddings import Embedder
+from core.search.vectorstore import Retrieval, SearchHit, VectorStore
+from core.settings import Settings
+
+
+class SearchResources(Protocol):
+    """What retrieval needs of a process's resources (``core.runtime.Resources`` has it; a
+    protocol, because ``core.runtime`` imports the features and none may import it back)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def vectors(self) -> VectorStore: ...
+
+    def embedder(self) -> Embedder: ...
 
 
 async def retrieve(
-    resources: Resources,
+    resources: SearchResources,
     query: str,
     *,
     k: int,

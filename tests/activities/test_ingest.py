@@ -18,8 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import ingest
 from activities.ingest import IngestActivities, IngestDependencies
-from core.ingestion import offload
-from core.ingestion import records as tasks
+from core.ingestion import offload, records
 from core.ingestion.tables import Document, FileProcessingTask
 from core.runtime import Resources, open_resources
 from core.search.embeddings import bundled_model_path
@@ -45,7 +44,7 @@ class Stack:
         )
         shutil.copy(source, self.resources.storage.upload_path(document.stored_name))
         task = FileProcessingTask(document_id=document.id, workflow_id="w", owner="alice")
-        tasks.create_document_and_task(self.resources.engine, document=document, task=task)
+        records.create_document_and_task(self.resources.engine, document=document, task=task)
         return document, task
 
     def run(self, fn: Any, *args: Any) -> Any:
@@ -184,7 +183,7 @@ def test_a_document_deleted_during_extraction_leaves_no_artifacts(
     def heartbeat(*details: Any) -> None:
         beat = StepProgress.from_details(details[0]) if details else None
         if beat is not None and beat.done == 2:  # the delete lands while the step runs
-            tasks.delete_document_rows(stack.resources.engine, document.id)
+            records.delete_document_rows(stack.resources.engine, document.id)
             storage.remove_document(document.id, document.stored_name)
 
     stack.env.on_heartbeat = heartbeat
@@ -230,6 +229,6 @@ def test_discarding_a_document_removes_its_artifacts_without_its_row(
         stack.activities.extract_pages,
         ExtractInput(task.id, document.id, 1, 4, 4, characters_before=0),
     )
-    tasks.delete_document_rows(stack.resources.engine, document.id)
+    records.delete_document_rows(stack.resources.engine, document.id)
     stack.run(stack.activities.discard_document, document.id)
     assert not stack.resources.storage.artifact_dir(document.id).exists()

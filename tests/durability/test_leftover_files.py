@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from temporalio import activity
 
-from core.ingestion import records as tasks
+from core.ingestion import records
 from core.ingestion.uploads import store_local_copy
 from core.search.embeddings import Embedder
 from core.search.vectorstore import VectorStore
@@ -68,7 +68,7 @@ async def test_a_cancelled_document_keeps_no_files_and_can_be_uploaded_again(
     async with api_client(settings, embedder) as client:
         accepted = (await upload(client, corpus / "pdflatex-4-pages.pdf")).json()
         assert await asyncio.to_thread(hold.held.wait, 120), "vectorize never started"
-        document = tasks.get_document(services(client).resources.engine, accepted["document_id"])
+        document = records.get_document(services(client).resources.engine, accepted["document_id"])
         assert document is not None
         upload_file = settings.uploads_dir / document.stored_name
         artifacts = settings.artifacts_dir / document.id

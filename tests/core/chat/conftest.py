@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -208,11 +208,3 @@ async def assert_silent(ws: ClientConnection, *, within: float) -> None:
         except TimeoutError:
             return
         assert message["type"] == "ping", f"expected silence, got {message}"
-
-
-async def until(condition: Callable[[], bool], *, within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.core.chat.conftest import LiveServer, receive_answer, receive_type, until
+from tests.core.chat.conftest import LiveServer, receive_answer, receive_type
+from tests.helpers import until
 
 UNRELATED = "How do I bake sourdough bread?"
 

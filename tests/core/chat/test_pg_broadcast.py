@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from core.chat.broadcast import LocalBroadcaster
 from core.chat.broadcasters import broadcaster_for
 from core.chat.pg_broadcast import MAX_PAYLOAD_BYTES, PostgresBroadcaster, split_utf8
+from tests.helpers import until
 from tests.postgres import PostgresCluster
 
 Received = list[tuple[int, str]]
@@ -45,13 +46,6 @@ async def pair(url: str) -> AsyncIterator[tuple[PostgresBroadcaster, Received, R
     finally:
         await a.stop()
         await b.stop()
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_events_reach_the_other_replica_and_this_one_once(

@@ -10,8 +10,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from tests.core.chat.conftest import LiveServer, assert_silent, receive_type, until
-from tests.helpers import upload, wait_for_status
+from tests.core.chat.conftest import LiveServer, assert_silent, receive_type
+from tests.helpers import until, upload, wait_for_status
 
 STATUS_FIELDS = {
     "task_id", "document_id", "workflow_id", "status", "state", "current_step",

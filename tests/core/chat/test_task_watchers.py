@@ -14,8 +14,8 @@ from core.chat import task_progress
 from core.chat.connections import ConnectionManager
 from core.chat.task_progress import TaskWatchers
 from core.errors import ConflictError, NotFoundError
-from tests.core.chat.conftest import until
 from tests.core.chat.test_connections import RecordingSocket
+from tests.helpers import until
 
 
 @dataclass

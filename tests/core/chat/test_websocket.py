@@ -9,7 +9,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.core.chat.conftest import LiveServer, assert_silent, receive_answer, receive_type, until
+from tests.core.chat.conftest import LiveServer, assert_silent, receive_answer, receive_type
+from tests.helpers import until
 
 QUESTION = "What is the capital of Austria?"
 

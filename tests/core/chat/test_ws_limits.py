@@ -25,9 +25,9 @@ from api.app import create_app
 from core.chat.service import ChatService
 from core.llm import ModelRegistry
 from core.search.embeddings import Embedder
-from tests.core.chat.conftest import receive_answer, receive_type, serve, until
+from tests.core.chat.conftest import receive_answer, receive_type, serve
 from tests.core.chat.fakes import QuickModel
-from tests.helpers import stack_settings
+from tests.helpers import stack_settings, until
 
 MAX_FRAME = 2048
 RATE, BURST = 2.0, 4

@@ -4,12 +4,13 @@ stops, how old a view may get, and that one owner never sees another's task."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 
 from core.ingestion.progress_cache import ProgressCache
+from tests.helpers import until
 
 REFRESH_S = 0.01
 
@@ -67,13 +68,6 @@ def watch(cache: ProgressCache[View]) -> None:
     """A running task that somebody reads: its refresher runs."""
     cache.put("t1", View("alice", 1))
     assert cache.get("t1", owner="alice") == View("alice", 1)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(REFRESH_S / 2)
 
 
 async def test_a_put_view_answers_its_owner_only(

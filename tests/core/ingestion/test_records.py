@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from core.ingestion import records as tasks
+from core.ingestion import records
 from core.ingestion.service import _progress_from_row
 from core.ingestion.tables import (
     Document,
@@ -30,23 +30,23 @@ def new_document(
     )
     task = FileProcessingTask(document_id=document.id, workflow_id="", owner=owner)
     task.workflow_id = f"ingest-{task.id}"
-    tasks.create_document_and_task(engine, document=document, task=task)
+    records.create_document_and_task(engine, document=document, task=task)
     return document, task
 
 
 def test_create_and_read_back(engine: Engine) -> None:
     document, task = new_document(engine)
-    stored = tasks.get_document(engine, document.id)
+    stored = records.get_document(engine, document.id)
     assert stored is not None and stored.filename == "report.pdf"
     assert stored.status == DocumentStatus.PROCESSING
-    row = tasks.get_task(engine, task.id)
+    row = records.get_task(engine, task.id)
     assert row is not None and row.status == ProcessingStatus.PENDING
     assert row.state == ProcessingState.QUEUED
     assert row.current_step == ProcessingStep.UPLOAD
     # Timestamps come back as the same instant, in UTC, whatever the server's time zone.
     assert row.created_at.tzinfo is not None
     assert row.created_at == task.created_at
-    assert tasks.get_task(engine, "missing") is None
+    assert records.get_task(engine, "missing") is None
 
 
 def test_same_bytes_race_on_the_unique_constraint(engine: Engine) -> None:
@@ -54,23 +54,23 @@ def test_same_bytes_race_on_the_unique_constraint(engine: Engine) -> None:
     with pytest.raises(IntegrityError):
         new_document(engine)
     new_document(engine, owner="bob")  # another principal may hold the same bytes
-    found = tasks.find_document_by_hash(engine, owner="alice", sha256="a" * 64)
+    found = records.find_document_by_hash(engine, owner="alice", sha256="a" * 64)
     assert found is not None
     assert found[0].id == document.id and found[1] is not None and found[1].id == task.id
-    assert tasks.find_document_by_hash(engine, owner="carol", sha256="a" * 64) is None
+    assert records.find_document_by_hash(engine, owner="carol", sha256="a" * 64) is None
 
 
 def test_listing_is_per_owner_newest_first(engine: Engine) -> None:
     first, _ = new_document(engine, sha256="1" * 64)
     second, second_task = new_document(engine, sha256="2" * 64)
     new_document(engine, owner="bob", sha256="3" * 64)
-    listed = tasks.list_documents(engine, owner="alice", limit=10, offset=0)
+    listed = records.list_documents(engine, owner="alice", limit=10, offset=0)
     assert [d.id for d in listed] == [second.id, first.id]
-    assert [d.id for d in tasks.list_documents(engine, owner="alice", limit=1, offset=1)] == [
+    assert [d.id for d in records.list_documents(engine, owner="alice", limit=1, offset=1)] == [
         first.id
     ]
-    tasks.update_task_step(engine, second_task.id, current_step=ProcessingStep.EXTRACT)
-    active = tasks.list_tasks(
+    records.update_task_step(engine, second_task.id, current_step=ProcessingStep.EXTRACT)
+    active = records.list_tasks(
         engine, owner="alice", states=[ProcessingState.RUNNING, ProcessingState.RETRYING]
     )
     assert [t.id for t in active] == [second_task.id]
@@ -78,21 +78,21 @@ def test_listing_is_per_owner_newest_first(engine: Engine) -> None:
 
 def test_step_progress_and_mirrored_end(engine: Engine) -> None:
     document, task = new_document(engine)
-    tasks.update_task_step(
+    records.update_task_step(
         engine,
         task.id,
         current_step=ProcessingStep.EXTRACT,
         upload_progress=100.0,
         extraction_progress=50.0,
     )
-    row = tasks.get_task(engine, task.id)
+    row = records.get_task(engine, task.id)
     assert row is not None
     assert row.state == ProcessingState.RUNNING and row.started_at is not None
     assert row.status == ProcessingStatus.EXTRACTING
     assert row.progress_percentage == pytest.approx(37.5)
     assert datetime.now(UTC) - row.updated_at < timedelta(minutes=1)
 
-    tasks.record_progress(
+    records.record_progress(
         engine,
         task.id,
         Progress(
@@ -109,24 +109,24 @@ def test_step_progress_and_mirrored_end(engine: Engine) -> None:
             chunks_embedded=7,
         ),
     )
-    row = tasks.get_task(engine, task.id)
-    stored = tasks.get_document(engine, document.id)
+    row = records.get_task(engine, task.id)
+    stored = records.get_document(engine, document.id)
     assert row is not None and stored is not None
     assert row.status == ProcessingStatus.COMPLETED and row.completed_at is not None
     assert row.state == ProcessingState.COMPLETED
     assert stored.status == DocumentStatus.READY and stored.chunk_count == 7
-    assert tasks.latest_task_for(engine, document.id) == row
+    assert records.latest_task_for(engine, document.id) == row
 
     with pytest.raises(LookupError):
-        tasks.update_task_step(engine, "missing", extraction_progress=1.0)
-    tasks.record_progress(engine, "missing", Progress())  # a deleted task: nothing to mirror
+        records.update_task_step(engine, "missing", extraction_progress=1.0)
+    records.record_progress(engine, "missing", Progress())  # a deleted task: nothing to mirror
 
 
 def test_delete_document_rows(engine: Engine) -> None:
     document, task = new_document(engine)
-    tasks.delete_document_rows(engine, document.id)
-    assert tasks.get_document(engine, document.id) is None
-    assert tasks.get_task(engine, task.id) is None
+    records.delete_document_rows(engine, document.id)
+    assert records.get_document(engine, document.id) is None
+    assert records.get_task(engine, task.id) is None
 
 
 def test_a_retryable_failure_stays_retryable_on_the_row(engine: Engine) -> None:
@@ -140,12 +140,12 @@ def test_a_retryable_failure_stays_retryable_on_the_row(engine: Engine) -> None:
         error_message="vector store unreachable",
         retryable=True,
     )
-    tasks.record_progress(engine, task.id, failed)
-    row = tasks.get_task(engine, task.id)
+    records.record_progress(engine, task.id, failed)
+    row = records.get_task(engine, task.id)
     assert row is not None and row.state == ProcessingState.WAITING_FOR_RETRY
     assert _progress_from_row(row) == failed
 
-    tasks.record_progress(engine, task.id, Progress(status="failed", retryable=False))
-    row = tasks.get_task(engine, task.id)
+    records.record_progress(engine, task.id, Progress(status="failed", retryable=False))
+    row = records.get_task(engine, task.id)
     assert row is not None and row.state == ProcessingState.FAILED
     assert _progress_from_row(row).retryable is False

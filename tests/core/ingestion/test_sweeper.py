@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,13 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from core.db import make_engine
-from core.ingestion import records as tasks
+from core.ingestion import records
 from core.ingestion.storage import DocumentStorage, write_jsonl
 from core.ingestion.sweeper import run_sweeper, sweep
 from core.ingestion.tables import Document, FileProcessingTask
 from core.search.embeddings import Embedder
 from core.settings import Settings
-from tests.helpers import api_client
+from tests.helpers import api_client, until
 
 MIN_AGE = 600.0
 LATER = 3 * MIN_AGE  # sweeping this far ahead, a file made now is older than MIN_AGE
@@ -50,7 +49,7 @@ def touch(path: Path, *, fresh: bool = False) -> Path:
 def owned_document(engine: Engine, stored_name: str) -> Document:
     document = Document(filename="a.pdf", stored_name=stored_name, size_bytes=1, sha256="b" * 64)
     task = FileProcessingTask(document_id=document.id, workflow_id="ingest-x")
-    tasks.create_document_and_task(engine, document=document, task=task)
+    records.create_document_and_task(engine, document=document, task=task)
     return document
 
 
@@ -100,13 +99,6 @@ def test_missing_folders_sweep_nothing(engine: Engine, tmp_path: Path) -> None:
     assert sweep(engine, storage, min_age_s=MIN_AGE).removed == 0
 
 
-async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def test_a_failed_sweep_is_tried_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -117,10 +109,10 @@ async def test_a_failed_sweep_is_tried_again(
     caplog.set_level(logging.WARNING, logger="docchat.sweeper")
     sweeper = asyncio.create_task(run_sweeper(engine, storage, interval_s=0.05, min_age_s=0.01))
     try:
-        await until(lambda: "sweeping orphaned files failed" in caplog.text)
+        await until(lambda: "sweeping orphaned files failed" in caplog.text, within=20)
         assert orphan.exists() and not sweeper.done()
         SQLModel.metadata.create_all(engine)
-        await until(lambda: not orphan.exists())
+        await until(lambda: not orphan.exists(), within=20)
     finally:
         sweeper.cancel()
         engine.dispose()
@@ -132,4 +124,4 @@ async def test_the_api_sweeps_while_it_runs(settings: Settings, embedder: Embedd
     orphan_dir = settings.artifacts_dir / "a-deleted-document"
     touch(orphan_dir / "chunks.jsonl")
     async with api_client(settings, embedder):
-        await until(lambda: not orphan.exists() and not orphan_dir.exists())
+        await until(lambda: not orphan.exists() and not orphan_dir.exists(), within=20)
