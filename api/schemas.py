@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.envelope import Envelope
-from core.ingestion.tables import Document, ProcessingState, ProcessingStatus
+from core.ingestion.tables import Document, ProcessingState, ProcessingStatus, TaskProgressBase
 
 # The seed's ProcessingStatus values (plus "cancelled") and docchat's lifecycle next to them,
 # mapped by ``workflows.contracts.public_status``.
@@ -72,24 +72,19 @@ class DocumentPublic(BaseModel):
         )
 
 
-class TaskStatus(BaseModel):
+class TaskStatus(TaskProgressBase):
+    """A task's public status: its progress fields (``TaskProgressBase``, the same as its
+    row's) and what the status read adds to them."""
+
+    # Every field is always sent: the schema says so, defaults of the table notwithstanding.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     task_id: str
     document_id: str
     workflow_id: str
     status: ProcessingStatus = Field(description=STATUS_DESCRIPTION)
     state: ProcessingState = Field(description=STATE_DESCRIPTION)
     current_step: str
-    progress_percentage: float
-    upload_progress: float
-    extraction_progress: float
-    chunking_progress: float
-    vectorization_progress: float
-    page_count: int | None
-    pages_extracted: int
-    chunk_count: int | None
-    chunks_embedded: int
-    error_code: str | None
-    error_message: str | None
     retryable: bool
     attempt: int | None
     last_failure: str | None

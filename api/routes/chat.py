@@ -24,7 +24,6 @@ from api.deps import (
     get_principal,
 )
 from api.envelope import Envelope, ErrorDetail, error_responses, ok
-from core.chat import store
 from core.chat.answers import ChatSessionNotFoundError, Question
 from core.chat.client_limits import (
     CLOSE_MESSAGE_TOO_BIG,
@@ -47,7 +46,6 @@ from core.chat.protocol import (
     QuestionText,
     QuotePublic,
     SearchMode,
-    SessionDeletedEvent,
     TypingFrame,
     TypingUpdateEvent,
     UserId,
@@ -121,10 +119,7 @@ async def create_session(
     chat: ChatDep, owner: PrincipalDep, body: SessionCreate | None = None
 ) -> Envelope[ChatSessionPublic]:
     title = (body or SessionCreate()).title
-    row = await asyncio.to_thread(
-        store.create_session, chat.resources.engine, owner=owner, title=title
-    )
-    return ok(ChatSessionPublic.of(row))
+    return ok(ChatSessionPublic.of(await chat.sessions.create(owner=owner, title=title)))
 
 
 @router.get(
@@ -136,9 +131,7 @@ async def list_sessions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Envelope[list[ChatSessionPublic]]:
-    rows = await asyncio.to_thread(
-        store.list_sessions, chat.resources.engine, owner=owner, limit=limit, offset=offset
-    )
+    rows = await chat.sessions.list(owner=owner, limit=limit, offset=offset)
     return ok([ChatSessionPublic.of(row) for row in rows], limit=limit, offset=offset)
 
 
@@ -151,10 +144,7 @@ async def list_sessions(
 async def get_session(
     session_id: int, chat: ChatDep, owner: PrincipalDep
 ) -> Envelope[ChatSessionPublic]:
-    row = await asyncio.to_thread(store.get_session, chat.resources.engine, session_id, owner=owner)
-    if row is None:
-        raise _session_not_found(session_id)
-    return ok(ChatSessionPublic.of(row))
+    return ok(ChatSessionPublic.of(await chat.sessions.get(session_id, owner=owner)))
 
 
 @router.delete(
@@ -166,18 +156,7 @@ async def get_session(
 async def delete_session(
     session_id: int, chat: ChatDep, owner: PrincipalDep
 ) -> Envelope[dict[str, Any]]:
-    await chat.answers.require_session(session_id, owner=owner)
-    await chat.cancel_answers(session_id)
-    deleted = await asyncio.to_thread(
-        store.delete_session, chat.resources.engine, session_id, owner=owner
-    )
-    if not deleted:
-        raise _session_not_found(session_id)
-    event = SessionDeletedEvent(session_id=session_id)
-    await chat.connections.broadcast_to_session(session_id, event.payload())
-    await chat.connections.close_session(
-        session_id, code=CLOSE_SESSION_NOT_FOUND, reason="The chat session was deleted."
-    )
+    await chat.sessions.delete(session_id, owner=owner)
     return ok({"session_id": session_id, "deleted": True})
 
 
@@ -193,10 +172,7 @@ async def list_messages(
     owner: PrincipalDep,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Only the latest")] = None,
 ) -> Envelope[list[ChatMessagePublic]]:
-    await chat.answers.require_session(session_id, owner=owner)
-    rows = await asyncio.to_thread(
-        store.list_messages, chat.resources.engine, session_id, limit=limit
-    )
+    rows = await chat.sessions.messages(session_id, owner=owner, limit=limit)
     return ok([ChatMessagePublic.of(row) for row in rows], session_id=session_id)
 
 
@@ -382,12 +358,6 @@ def error_event(exc: AppError, **context: Any) -> dict[str, Any]:
     """The WebSocket/SSE ``error`` message: the envelope's ``ErrorDetail`` shape."""
     detail = ErrorDetail(error_code=exc.error_code, message=exc.message, details=exc.details)
     return {"type": "error", "error": detail.model_dump(mode="json"), **context}
-
-
-def _session_not_found(session_id: int) -> ChatSessionNotFoundError:
-    return ChatSessionNotFoundError(
-        f"No chat session {session_id}.", details={"session_id": session_id}
-    )
 
 
 # --- the WebSocket -----------------------------------------------------------------------

@@ -41,6 +41,13 @@ class ChatSessionNotFoundError(NotFoundError):
     error_code = "session_not_found"
 
 
+def session_not_found(session_id: int) -> ChatSessionNotFoundError:
+    """The one 404 of a missing session (or another principal's: ids cannot be probed)."""
+    return ChatSessionNotFoundError(
+        f"No chat session {session_id}.", details={"session_id": session_id}
+    )
+
+
 class DocumentNotFoundError(NotFoundError):
     error_code = "document_not_found"
 
@@ -72,9 +79,7 @@ class AnswerService:
             store.get_session, self._resources.engine, session_id, owner=owner
         )
         if found is None:
-            raise ChatSessionNotFoundError(
-                f"No chat session {session_id}.", details={"session_id": session_id}
-            )
+            raise session_not_found(session_id)
 
     async def prepare(
         self,
@@ -341,8 +346,10 @@ class AnswerService:
     async def _require_documents(self, document_ids: Sequence[str], *, owner: str) -> None:
         engine = self._resources.engine
         for document_id in document_ids:
-            document = await asyncio.to_thread(records.get_document, engine, document_id)
-            if document is None or document.owner != owner:
+            document = await asyncio.to_thread(
+                records.get_owned_document, engine, document_id, owner=owner
+            )
+            if document is None:
                 raise DocumentNotFoundError(
                     f"No document {document_id} to search.",
                     details={"document_id": document_id},

@@ -10,6 +10,7 @@ from core.chat.answer_streams import AnswerStreams
 from core.chat.answers import AnswerService
 from core.chat.broadcast import Broadcaster
 from core.chat.connections import ConnectionManager
+from core.chat.sessions import Sessions
 from core.chat.task_progress import TaskSource, TaskWatchers
 from core.chat.typing_indicators import TypingIndicators
 from core.llm import ModelRegistry
@@ -45,6 +46,7 @@ class ChatService:
         )
         self.answers = AnswerService(resources, models)
         self.task_watchers = TaskWatchers(self.connections, tasks)
+        self.sessions = Sessions(resources.engine, self.connections, self.cancel_answers)
         # Answers started from a WebSocket outlive the asker's connection: the session's other
         # clients are watching them. They are cancelled when the process stops.
         self._tasks: dict[asyncio.Task[None], int] = {}  # answer → its session

@@ -16,6 +16,7 @@ from core.ingestion.tables import (
     ProcessingState,
     ProcessingStatus,
     ProcessingStep,
+    TaskProgressBase,
     utcnow,
 )
 from workflows.contracts import Progress, overall_progress, public_status, task_state
@@ -29,19 +30,7 @@ _DOCUMENT_STATUS_FOR = {
 
 
 # The workflow's progress fields that the task row mirrors under the same names.
-MIRRORED_FIELDS = (
-    "upload_progress",
-    "extraction_progress",
-    "chunking_progress",
-    "vectorization_progress",
-    "progress_percentage",
-    "page_count",
-    "pages_extracted",
-    "chunk_count",
-    "chunks_embedded",
-    "error_code",
-    "error_message",
-)
+MIRRORED_FIELDS = tuple(TaskProgressBase.model_fields)
 
 
 def create_document_and_task(
@@ -62,6 +51,13 @@ def get_task(engine: Engine, task_id: str) -> FileProcessingTask | None:
 def get_document(engine: Engine, document_id: str) -> Document | None:
     with session_scope(engine) as session:
         return session.get(Document, document_id)
+
+
+def get_owned_document(engine: Engine, document_id: str, *, owner: str) -> Document | None:
+    """The document, if ``owner`` owns it: the one owner check of documents. Another
+    principal's document reads as missing, so that ids cannot be probed."""
+    document = get_document(engine, document_id)
+    return document if document is not None and document.owner == owner else None
 
 
 def find_document_by_hash(

@@ -30,10 +30,12 @@ from core.ingestion import records
 from core.ingestion.closed_tasks import closed_progress, needs_repair
 from core.ingestion.progress_cache import ProgressCache
 from core.ingestion.resources import IngestionResources, ingest_options
+from core.ingestion.storage import DocumentStorage
 from core.ingestion.tables import Document, DocumentStatus, FileProcessingTask, ProcessingState
 from core.ingestion.task_history import TaskHistory, summarize
 from core.ingestion.uploads import ReceivedFile
 from core.ingestion.workflow_calls import unavailable, workflow_call, workflow_closed
+from core.texts import PageText
 from workflows.contracts import (
     PROGRESS_QUERY,
     RETRY_SIGNAL,
@@ -121,17 +123,7 @@ class TaskView:
             "status": self.status,
             "state": self.state,
             "current_step": p.current_step,
-            "progress_percentage": p.progress_percentage,
-            "upload_progress": p.upload_progress,
-            "extraction_progress": p.extraction_progress,
-            "chunking_progress": p.chunking_progress,
-            "vectorization_progress": p.vectorization_progress,
-            "page_count": p.page_count,
-            "pages_extracted": p.pages_extracted,
-            "chunk_count": p.chunk_count,
-            "chunks_embedded": p.chunks_embedded,
-            "error_code": p.error_code,
-            "error_message": p.error_message,
+            **{name: getattr(p, name) for name in records.MIRRORED_FIELDS},
             "retryable": p.retryable,
             "attempt": self.activity.attempt if self.activity else None,
             "last_failure": self.activity.last_failure if self.activity else None,
@@ -510,10 +502,42 @@ class IngestionService:
             if not workflow_closed(exc):  # closed meanwhile: stopped, which was the point
                 raise unavailable(exc) from exc
 
-    async def delete_document(self, document_id: str, *, owner: str) -> None:
-        document = await asyncio.to_thread(records.get_document, self._engine, document_id)
-        if document is None or document.owner != owner:
+    async def document(self, document_id: str, *, owner: str) -> Document:
+        """The owner's document, or 404 ``document_not_found``."""
+        document = await asyncio.to_thread(
+            records.get_owned_document, self._engine, document_id, owner=owner
+        )
+        if document is None:
             raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
+        return document
+
+    async def documents(self, *, owner: str, limit: int, offset: int) -> list[Document]:
+        return await asyncio.to_thread(
+            records.list_documents, self._engine, owner=owner, limit=limit, offset=offset
+        )
+
+    async def document_details(self, document_id: str, *, owner: str) -> DocumentDetails:
+        """The owner's document with its latest task and the number of its vectors."""
+        document = await self.document(document_id, owner=owner)
+        task = await asyncio.to_thread(records.latest_task_for, self._engine, document_id)
+        vectors = await asyncio.to_thread(self._resources.vectors.count, document_id)
+        return DocumentDetails(document, task.id if task else None, vectors)
+
+    async def page_text(self, document_id: str, page: int, *, owner: str) -> PageOfDocument:
+        """One page's (unit's) extracted text, or 404 ``page_not_found``."""
+        document = await self.document(document_id, owner=owner)
+        found = await asyncio.to_thread(_read_page, self._resources.storage, document_id, page)
+        if found is None:
+            raise NotFoundError(
+                f"Page {page} of {document.filename} has no extracted text"
+                + (f" (it has {document.page_count} pages)." if document.page_count else "."),
+                error_code="page_not_found",
+                details={"page": page, "page_count": document.page_count},
+            )
+        return PageOfDocument(document, found)
+
+    async def delete_document(self, document_id: str, *, owner: str) -> None:
+        document = await self.document(document_id, owner=owner)
         task = await asyncio.to_thread(records.latest_task_for, self._engine, document_id)
         if task is not None:
             self._views.forget(task.id)
@@ -601,3 +625,23 @@ def _progress_from_row(task: FileProcessingTask) -> Progress:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class DocumentDetails:
+    document: Document
+    task_id: str | None
+    vector_count: int
+
+
+@dataclass(frozen=True)
+class PageOfDocument:
+    document: Document
+    page: PageText
+
+
+def _read_page(storage: DocumentStorage, document_id: str, page: int) -> PageText | None:
+    try:
+        return next((p for p in storage.read_pages(document_id) if p.page == page), None)
+    except FileNotFoundError:  # removed while being read (the document was deleted)
+        return None

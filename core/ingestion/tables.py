@@ -1,4 +1,10 @@
-"""SQL tables (SQLModel) and their public shapes."""
+"""SQL tables (SQLModel) and their public shapes.
+
+The progress fields of a task are declared once, in ``TaskProgressBase``: the table
+(``FileProcessingTask``), the public schema (``api.schemas.TaskStatus``) and the list of fields
+the row mirrors from the workflow's ``Progress`` (``records.MIRRORED_FIELDS``) all derive from it,
+after the ``ItemBase``/``Item(table=True)``/``ItemPublic`` family of full-stack-fastapi-template.
+"""
 
 from __future__ import annotations
 
@@ -89,14 +95,11 @@ class Document(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class FileProcessingTask(SQLModel, table=True):
-    id: str = Field(default_factory=new_id, primary_key=True)
-    document_id: str = Field(index=True, foreign_key="document.id")
-    workflow_id: str = Field(index=True, max_length=128)
-    owner: str = Field(default="local", index=True, max_length=128)
-    status: ProcessingStatus = Field(default=ProcessingStatus.PENDING, index=True)
-    state: ProcessingState = Field(default=ProcessingState.QUEUED, index=True)
-    current_step: ProcessingStep = ProcessingStep.UPLOAD
+class TaskProgressBase(SQLModel):
+    """How far a task got: the workflow's ``Progress`` fields that its row and its public
+    status carry under the same names (``status``, ``state`` and ``current_step`` are typed
+    apart, as enums of the row and strings of the workflow)."""
+
     progress_percentage: float = 0.0
     upload_progress: float = 0.0
     extraction_progress: float = 0.0
@@ -108,6 +111,16 @@ class FileProcessingTask(SQLModel, table=True):
     chunks_embedded: int = 0
     error_code: str | None = None
     error_message: str | None = None
+
+
+class FileProcessingTask(TaskProgressBase, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True)
+    document_id: str = Field(index=True, foreign_key="document.id")
+    workflow_id: str = Field(index=True, max_length=128)
+    owner: str = Field(default="local", index=True, max_length=128)
+    status: ProcessingStatus = Field(default=ProcessingStatus.PENDING, index=True)
+    state: ProcessingState = Field(default=ProcessingState.QUEUED, index=True)
+    current_step: ProcessingStep = ProcessingStep.UPLOAD
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
