@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+# SQLModel exports its config type from here only; the model below must use that type.
+from sqlmodel._compat import SQLModelConfig
 
 from api.envelope import Envelope
 from core.ingestion.tables import Document, ProcessingState, ProcessingStatus, TaskProgressBase
@@ -77,7 +80,9 @@ class TaskStatus(TaskProgressBase):
     row's) and what the status read adds to them."""
 
     # Every field is always sent: the schema says so, defaults of the table notwithstanding.
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    model_config = SQLModelConfig(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
     task_id: str
     document_id: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -511,7 +511,7 @@ class IngestionService:
             raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
         return document
 
-    async def documents(self, *, owner: str, limit: int, offset: int) -> list[Document]:
+    async def documents(self, *, owner: str, limit: int, offset: int) -> Sequence[Document]:
         return await asyncio.to_thread(
             records.list_documents, self._engine, owner=owner, limit=limit, offset=offset
         )
