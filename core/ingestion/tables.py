@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from workflows.contracts import PublicStatus, State
+from workflows.contracts import PublicStatus, State, Step
 
 
 def utcnow() -> datetime:
@@ -63,11 +63,13 @@ class ProcessingState(StrEnum):
 
 
 class ProcessingStep(StrEnum):
-    UPLOAD = "upload"
-    EXTRACT = "extract"
-    CHUNK = "chunk"
-    VECTORIZE = "vectorize"
-    DONE = "done"
+    """The step a task is at (``workflows.contracts.Step``)."""
+
+    UPLOAD = Step.UPLOAD
+    EXTRACT = Step.EXTRACT
+    CHUNK = Step.CHUNK
+    VECTORIZE = Step.VECTORIZE
+    DONE = Step.DONE
 
 
 class DocumentStatus(StrEnum):
