@@ -34,6 +34,26 @@ def new_document(
     return document, task
 
 
+def test_a_document_is_found_for_its_owner_only(engine: Engine) -> None:
+    document, _ = new_document(engine, owner="alice")
+    mine = records.get_owned_document(engine, document.id, owner="alice")
+    assert mine is not None and mine.id == document.id
+    # Another principal's document reads as missing, like one that does not exist.
+    assert records.get_owned_document(engine, document.id, owner="bob") is None
+    assert records.get_owned_document(engine, "missing", owner="alice") is None
+
+
+def test_the_mirrored_fields_are_the_progress_fields_of_the_workflow() -> None:
+    # One vocabulary: every field the row mirrors is a field of the workflow's Progress and a
+    # column of the task table, so the row and the workflow cannot drift apart.
+    progress_fields = set(Progress.__dataclass_fields__)
+    assert set(records.MIRRORED_FIELDS) <= progress_fields
+    assert set(records.MIRRORED_FIELDS) <= set(FileProcessingTask.__table__.columns.keys())  # type: ignore[attr-defined]
+    assert {"upload_progress", "vectorization_progress", "error_code"} <= set(
+        records.MIRRORED_FIELDS
+    )
+
+
 def test_create_and_read_back(engine: Engine) -> None:
     document, task = new_document(engine)
     stored = records.get_document(engine, document.id)
