@@ -16,7 +16,7 @@ from core.search.embeddings import Embedder
 from core.search.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
 from core.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent.parent
+REPO = Path(__file__).resolve().parents[3]  # tests/core/search/ -> the repository
 
 
 def _worker(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
