@@ -63,8 +63,8 @@ COPY . .
 USER docchat
 # Proves the weights load offline, as the service user, before the image is ever run, and
 # that OCR has every default language.
-RUN python -c "from core.embeddings import Embedder; Embedder()" \
-    && python -c "import sys; from core.extraction import ocr; sys.exit(not {'eng', 'deu', 'jpn'} <= ocr.installed_languages())"
+RUN python -c "from core.search.embeddings import Embedder; Embedder()" \
+    && python -c "import sys; from core.ingestion.extraction import ocr; sys.exit(not {'eng', 'deu', 'jpn'} <= ocr.installed_languages())"
 
 EXPOSE 8000
 CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

@@ -43,6 +43,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports  # the import rules of pyproject.toml [tool.importlinter]
 
 # tests/web drive Debian's Chromium through Playwright (no browser is downloaded at run time);
 # installed from the distribution only when it is missing.
@@ -60,7 +61,7 @@ postgres-server:
 		|| ($(SUDO) apt-get update -q \
 			&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
 
-# OCR of scans and image uploads (core/extraction/ocr.py) runs Debian's Tesseract with the
+# OCR of scans and image uploads (core/ingestion/extraction/ocr.py) runs Debian's Tesseract with the
 # language data of DOCCHAT_OCR_LANGUAGES' default; installed from the distribution only when
 # the program or one of these languages is missing. Nothing is downloaded at run time.
 OCR_LANGUAGES := eng deu jpn

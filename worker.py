@@ -28,8 +28,8 @@ from temporalio.worker import Worker
 
 from activities.ingest import IngestActivities, IngestDependencies
 from activities.reindex import ReindexActivities
-from core import offload
-from core.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
+from core.ingestion import offload
+from core.ingestion.sweeper import start_sweeper_for
 from core.observability import log_context
 from core.observability.activity_metrics import (
     ActivityMetricsInterceptor,
@@ -37,9 +37,9 @@ from core.observability.activity_metrics import (
 )
 from core.observability.tracing import configure_tracing
 from core.runtime import Resources, freeze_startup_heap, open_resources
+from core.search.local_qdrant import LocalQdrantClaim, QdrantFolderInUseError
 from core.search.model_identity import EmbeddingModelMismatchError
 from core.settings import ConfigurationError, Settings, get_settings, worker_roles
-from core.sweeper import start_sweeper_for
 from core.temporal import connect_temporal
 from workflows.ingest import IngestDocumentWorkflow
 from workflows.reindex import ReindexDocumentWorkflow, ReindexWorkflow

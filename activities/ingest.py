@@ -7,7 +7,7 @@ the step got (``activities.progress``), which status reads show as progress insi
 
 The text child (pypdf, the splitter) is called a few pages at a time and only returns what it
 found; the activity writes the artifacts, and only once its document still exists, so a
-cancelled or deleted document's step leaves nothing behind (``core.offload``).
+cancelled or deleted document's step leaves nothing behind (``core.ingestion.offload``).
 """
 
 from __future__ import annotations
@@ -25,18 +25,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.progress import StepBeat, seconds_left
-from core import extraction, offload, tasks
-from core.embeddings import bundled_model_path, length_sorted_batches
-from core.extraction import ExtractionLimits
-from core.extraction.ocr import check_ocr_budget
-from core.extraction.units import text_too_large
-from core.faults import DocumentFault, FaultCode
-from core.models import Document, ProcessingStep
+from core.ingestion import extraction, offload, records
+from core.ingestion.extraction import ExtractionLimits
+from core.ingestion.extraction.ocr import check_ocr_budget
+from core.ingestion.extraction.units import text_too_large
+from core.ingestion.faults import DocumentFault, FaultCode
+from core.ingestion.storage import DocumentStorage
+from core.ingestion.tables import Document, ProcessingStep
 from core.runtime import Resources
 from core.search.embedding_cache import CACHE_FILE, EmbeddingCache, index_version_key, text_hash
+from core.search.embeddings import bundled_model_path, length_sorted_batches
 from core.search.index_versions import IndexVersions
-from core.storage import Chunk, DocumentStorage, PageText
-from core.vectorstore import VectorStore
+from core.search.vectorstore import VectorStore
+from core.texts import Chunk, PageText
 from workflows.contracts import (
     Activity,
     ChunkInput,
@@ -152,7 +153,7 @@ class IngestActivities:
         return self._deps.storage.upload_path(name)
 
     def _document(self, document_id: str) -> Document:
-        document = tasks.get_document(self._deps.engine, document_id)
+        document = records.get_document(self._deps.engine, document_id)
         if document is None:
             raise LookupError(f"document {document_id} no longer exists")
         return document
@@ -169,14 +170,14 @@ class IngestActivities:
     @permanent_faults
     def validate_upload(self, job: ValidateInput) -> ValidateResult:
         document = self._document(job.document_id)
-        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
+        records.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.UPLOAD)
         path = self._upload_path(document, job.replacement)
         # Format by content and unit count (pages, slides, sections...), in the text child,
         # never here: a hostile file can only take down the child.
         info = self._text_child(
             activity.heartbeat, offload.inspect_document, path, self._deps.extraction_limits()
         )
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine,
             job.task_id,
             upload_progress=100.0,
@@ -188,7 +189,9 @@ class IngestActivities:
     @permanent_faults
     def extract_pages(self, job: ExtractInput) -> ExtractResult:
         document = self._document(job.document_id)
-        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT)
+        records.update_task_step(
+            self._deps.engine, job.task_id, current_step=ProcessingStep.EXTRACT
+        )
         path = self._upload_path(document, job.replacement)
         artifacts = _artifacts_key(job.document_id, job.replacement)
         # The text cap counts the whole document: what earlier batches found, then this batch
@@ -232,7 +235,7 @@ class IngestActivities:
                 extraction.detect_format(path),
                 ocr=self._deps.formats.ocr,
             )
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine,
             job.task_id,
             pages_extracted=job.last_page,
@@ -257,7 +260,7 @@ class IngestActivities:
     @permanent_faults
     def chunk_document(self, job: ChunkInput) -> ChunkResult:
         self._document(job.document_id)
-        tasks.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
+        records.update_task_step(self._deps.engine, job.task_id, current_step=ProcessingStep.CHUNK)
         artifacts = _artifacts_key(job.document_id, job.replacement)
         pages = list(self._deps.storage.read_pages(artifacts))
         beat = StepBeat(Step.CHUNK, done=0, total=len(pages))
@@ -280,7 +283,7 @@ class IngestActivities:
             beat.advance(done)
         self._document(job.document_id)  # deleted meanwhile: write nothing
         chunk_count = self._deps.storage.write_chunks(artifacts, chunks)
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine,
             job.task_id,
             chunk_count=chunk_count,
@@ -292,7 +295,7 @@ class IngestActivities:
     @permanent_faults
     def vectorize_chunks(self, job: VectorizeInput) -> VectorizeResult:
         document = self._document(job.document_id)
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine, job.task_id, current_step=ProcessingStep.VECTORIZE
         )
         artifacts = _artifacts_key(job.document_id, job.replacement)
@@ -300,7 +303,7 @@ class IngestActivities:
         beat = StepBeat(Step.VECTORIZE, done=job.start, total=job.chunk_count)
         target = _Target.of(document, job.replacement)
         stored = self._embed_and_store(target, chunks, first=job.start, beat=beat)
-        tasks.update_task_step(
+        records.update_task_step(
             self._deps.engine,
             job.task_id,
             chunks_embedded=job.stop,
@@ -381,7 +384,7 @@ class IngestActivities:
 
     @activity.defn(name=Activity.RECORD_STATE)
     def record_task_state(self, state: TaskState) -> None:
-        tasks.record_progress(
+        records.record_progress(
             self._deps.engine, state.task_id, state.progress, replacement=state.replacement
         )
 
@@ -392,10 +395,10 @@ class IngestActivities:
         (searches filter by the row's generation), then its artifacts become the document's
         and the old upload goes. Its old vectors stay for the grace period (finish)."""
         replacement = _required(job.replacement)
-        task = tasks.get_task(self._deps.engine, job.task_id)
+        task = records.get_task(self._deps.engine, job.task_id)
         if task is None:
             raise LookupError(f"processing task {job.task_id} no longer exists")
-        old_file = tasks.commit_replacement(
+        old_file = records.commit_replacement(
             self._deps.engine,
             document_id=job.document_id,
             generation=replacement.generation,
@@ -415,11 +418,11 @@ class IngestActivities:
     @activity.defn(name=Activity.FINISH_REPLACEMENT)
     def finish_replacement(self, job: IngestInput) -> None:
         """Remove the old version's vectors; the document has one version again."""
-        document = tasks.get_document(self._deps.engine, job.document_id)
+        document = records.get_document(self._deps.engine, job.document_id)
         if document is None:
             return  # deleted meanwhile, vectors and all
         self._deps.vectors.delete_other_generations(job.document_id, keep=document.generation)
-        tasks.end_replacement(self._deps.engine, job.document_id)
+        records.end_replacement(self._deps.engine, job.document_id)
 
     @activity.defn(name=Activity.DISCARD_REPLACEMENT)
     def discard_replacement(self, job: IngestInput) -> None:
@@ -427,7 +430,7 @@ class IngestActivities:
         the document stays as it was. One committed already (a cancel that came as the
         commit ended) is the document now: only the old version goes."""
         replacement = _required(job.replacement)
-        document = tasks.get_document(self._deps.engine, job.document_id)
+        document = records.get_document(self._deps.engine, job.document_id)
         if document is None:
             self._deps.storage.upload_path(replacement.stored_name).unlink(missing_ok=True)
             return
@@ -437,7 +440,7 @@ class IngestActivities:
         self._deps.vectors.delete_generation(job.document_id, replacement.generation)
         self._deps.storage.remove_artifacts(replacement.artifacts_key(job.document_id))
         self._deps.storage.upload_path(replacement.stored_name).unlink(missing_ok=True)
-        tasks.end_replacement(self._deps.engine, job.document_id)
+        records.end_replacement(self._deps.engine, job.document_id)
 
     @activity.defn(name=Activity.DISCARD_VECTORS)
     def discard_vectors(self, document_id: str) -> None:
@@ -449,7 +452,7 @@ class IngestActivities:
         rows stay, as the record of why it failed."""
         self._deps.vectors.delete_document(document_id)
         self._deps.storage.remove_artifacts(document_id)  # found by id: even without its row
-        document = tasks.get_document(self._deps.engine, document_id)
+        document = records.get_document(self._deps.engine, document_id)
         if document is not None:
             self._deps.storage.remove_document(document_id, document.stored_name)
 

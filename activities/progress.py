@@ -1,7 +1,7 @@
 """A step's heartbeats, each carrying how far the step got (a ``StepProgress``).
 
 Status reads find the latest details in the workflow's description, which they fetch anyway
-(``core.ingestion``), so progress moves inside an activity at no extra cost. Every heartbeat
+(``core.ingestion.service``), so progress moves inside an activity at no extra cost. Every heartbeat
 carries the details: one without them would blank what the server shows.
 """
 

@@ -20,14 +20,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.ingest import IngestActivities, IngestDependencies, _page_groups, _Target
 from activities.progress import StepBeat, seconds_left
-from core import offload, tasks
 from core.db import session_scope
-from core.embeddings import bundled_model_path
 from core.errors import NotFoundError
-from core.models import Document, DocumentStatus
+from core.ingestion import offload, records
+from core.ingestion.tables import Document, DocumentStatus
+from core.search.embeddings import bundled_model_path
 from core.search.index_versions import IndexVersions
 from core.search.model_identity import ModelIdentity
-from core.storage import Chunk, PageText
+from core.texts import Chunk, PageText
 from workflows.contracts import Step
 from workflows.reindex_contracts import (
     CountResult,
@@ -81,7 +81,7 @@ class ReindexActivities:
 
     @activity.defn(name=ReindexActivity.DOCUMENT)
     def reindex_document(self, job: DocumentInput) -> DocumentResult:
-        document = tasks.get_document(self._deps.engine, job.document_id)
+        document = records.get_document(self._deps.engine, job.document_id)
         if document is None or document.status != DocumentStatus.READY:
             return DocumentResult(0, 0, skipped=True)  # deleted (or re-ingesting) meanwhile
         try:

@@ -12,30 +12,30 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import REGISTRY
 
 from api.access_log import install_redaction
+from api.body_limits import RequestSizeLimit
 from api.envelope import error_responses
 from api.errors import install_error_handlers
 from api.guard import BrowserGuard
-from api.limits import RequestSizeLimit
 from api.observability import RequestMetrics, fastapi_telemetry
 from api.routes import chat, documents, health, index, metrics, pages, processing, search, web
 from api.services import Services
 from core.auth import Authenticator
 from core.chat.ask_limits import AskLimiter
-from core.chat.broadcast import broadcaster_for
+from core.chat.broadcasters import broadcaster_for
 from core.chat.service import ChatService
-from core.embeddings import Embedder
-from core.ingestion import IngestionService
+from core.ingestion.backlog import QueueCollector
+from core.ingestion.service import IngestionService
+from core.ingestion.sweeper import start_sweeper_for
 from core.llm import ModelRegistry
 from core.llm.llama_cpp import LlamaCppChatModel
-from core.local_qdrant import LocalQdrantClaim
 from core.observability import log_context
 from core.observability.activity_metrics import ContextThreadPoolExecutor
-from core.observability.backlog import QueueCollector
 from core.observability.metrics import WEBSOCKET_CONNECTIONS
 from core.observability.tracing import configure_tracing, tracing_enabled
 from core.runtime import Resources, freeze_startup_heap, open_resources
+from core.search.embeddings import Embedder
+from core.search.local_qdrant import LocalQdrantClaim
 from core.settings import Settings, get_settings
-from core.sweeper import start_sweeper_for
 from core.temporal import connect_temporal
 
 log = logging.getLogger("docchat.api")

@@ -13,7 +13,7 @@ from core.auth import Authenticator
 from core.chat.ask_limits import AskLimiter
 from core.chat.service import ChatService
 from core.errors import UnauthorizedError
-from core.ingestion import IngestionService
+from core.ingestion.service import IngestionService
 from core.settings import Settings
 
 # Browsers cannot set headers on a WebSocket: they offer ["docchat", "bearer.<key>"] as

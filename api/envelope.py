@@ -10,18 +10,13 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from core.errors import ErrorDetail
+
 DataT = TypeVar("DataT")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class ErrorDetail(BaseModel):
-    error_code: str
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-    timestamp: datetime = Field(default_factory=_now)
 
 
 class Envelope(BaseModel, Generic[DataT]):

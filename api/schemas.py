@@ -7,8 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# SQLModel exports its config type from here only; the model below must use that type.
+from sqlmodel._compat import SQLModelConfig
+
 from api.envelope import Envelope
-from core.models import Document, ProcessingState, ProcessingStatus
+from core.ingestion.tables import Document, ProcessingState, ProcessingStatus, TaskProgressBase
 
 # The seed's ProcessingStatus values (plus "cancelled") and docchat's lifecycle next to them,
 # mapped by ``workflows.contracts.public_status``.
@@ -77,27 +80,21 @@ class DocumentPublic(BaseModel):
         )
 
 
-class TaskStatus(BaseModel):
+class TaskStatus(TaskProgressBase):
+    """A task's public status: its progress fields (``TaskProgressBase``, the same as its
+    row's) and what the status read adds to them."""
+
+    # Every field is always sent: the schema says so, defaults of the table notwithstanding.
+    model_config = SQLModelConfig(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
+
     task_id: str
     document_id: str
     workflow_id: str
     status: ProcessingStatus = Field(description=STATUS_DESCRIPTION)
     state: ProcessingState = Field(description=STATE_DESCRIPTION)
     current_step: str
-    progress_percentage: float
-    upload_progress: float
-    extraction_progress: float
-    chunking_progress: float
-    vectorization_progress: float
-    page_count: int | None
-    pages_extracted: int
-    chunk_count: int | None
-    chunks_embedded: int
-    # Of the chunks, those whose vectors the embedding cache gave (a new version of a
-    # document embeds only its changed chunks).
-    chunks_reused: int = 0
-    error_code: str | None
-    error_message: str | None
     retryable: bool
     attempt: int | None
     last_failure: str | None

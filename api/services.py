@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from temporalio.client import Client
 
 from core.chat.service import ChatService
-from core.ingestion import IngestionService
+from core.ingestion.service import IngestionService
 from core.runtime import Resources
 
 

@@ -25,10 +25,10 @@ from bench.stats import percentile
 from core.chat import store
 from core.chat.answers import AnswerService
 from core.chat.protocol import ChunkEvent, CompleteEvent
-from core.chunking import TokenChunker
 from core.errors import AppError
+from core.ingestion.chunking import TokenChunker
+from core.ingestion.offload import EmbedderConfig
 from core.llm import ChatModel, ModelRegistry
-from core.offload import EmbedderConfig
 from core.runtime import open_resources
 from core.settings import Settings
 

@@ -68,7 +68,7 @@ async def _ingest_over_http(
             tasks = {r["task_id"]: r["workflow_id"] for r in receipts if "task_id" in r}
             final = await wait_all(http, list(tasks))
             observed_s = time.perf_counter() - started
-        # The worker extracts and embeds in child processes of the API's (core.offload).
+        # The worker extracts and embeds in child processes of the API's (core.ingestion.offload).
         peak_api = peak_rss_with_children_mb(stack.api_pid)
         peak_temporal = peak_rss_mb(stack.temporal_pid)
         histories = await _histories(stack, list(tasks.values()))
@@ -207,10 +207,10 @@ def _closes_workflow(event: Any) -> bool:
 
 def _recall_of_store(data_dir: Path, questions: Sequence[Question]) -> dict[str, Any]:
     """Recall over the very store the API wrote (opened after the API stopped)."""
-    from core.offload import EmbedderConfig
+    from core.ingestion.offload import EmbedderConfig
     from core.search.index_versions import alias_name
+    from core.search.vectorstore import VectorStore
     from core.settings import Settings
-    from core.vectorstore import VectorStore
 
     settings = Settings(data_dir=data_dir)
     embedder = EmbedderConfig.from_settings(settings).load()

@@ -18,8 +18,8 @@ from typing import Any
 
 from bench.corpus import DEFAULT_FORMATS
 from bench.retrieval import Question
-from core.extraction import ExtractionLimits, extract_units, inspect_document
-from core.faults import DocumentFault
+from core.ingestion.extraction import ExtractionLimits, extract_units, inspect_document
+from core.ingestion.faults import DocumentFault
 
 NOT_DOCUMENTS = frozenset({"LICENSE", "README.md"})
 # --quick leaves out the one slow file (python-docx parses the 872-page handbook in ~20 s).
@@ -97,8 +97,8 @@ def run_formats(
     """``make bench``'s formats section: throughput per format and OCR pages/s on
     ``formats``, then the corpus documents against their image-only twins."""
     from bench.twin import TWIN_FILES, run_twin
-    from core.chunking import TokenChunker
-    from core.offload import EmbedderConfig
+    from core.ingestion.chunking import TokenChunker
+    from core.ingestion.offload import EmbedderConfig
     from core.settings import Settings
 
     settings = Settings(data_dir=workdir)

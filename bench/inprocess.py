@@ -18,14 +18,14 @@ from bench.corpus import document_row
 from bench.retrieval import Question, Search, applicable, evaluate, recall_at_k
 from bench.retrieval_scale import CHUNKS as SCALE_CHUNKS
 from bench.retrieval_scale import scale_latency
-from core import pdf
-from core.chunking import TokenChunker
-from core.embeddings import Embedder
-from core.faults import DocumentFault
-from core.offload import EmbedderConfig
+from core.ingestion.chunking import TokenChunker
+from core.ingestion.extraction import pdf
+from core.ingestion.faults import DocumentFault
+from core.ingestion.offload import EmbedderConfig
+from core.search.embeddings import Embedder
+from core.search.vectorstore import RETRIEVALS, Retrieval, VectorStore
 from core.settings import Settings
-from core.storage import PageText
-from core.vectorstore import RETRIEVALS, Retrieval, VectorStore
+from core.texts import PageText
 
 OWNER = "bench"
 

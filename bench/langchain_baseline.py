@@ -17,7 +17,7 @@ from langchain_core.embeddings import Embeddings
 
 from bench.corpus import document_row
 from bench.retrieval import Question, applicable, recall_at_k
-from core.embeddings import bundled_model_path
+from core.search.embeddings import bundled_model_path
 
 CHUNK_SIZE = 1000
 CHUNK_OVERLAP = 200

@@ -142,8 +142,8 @@ async def status_under_load(
 
 
 def _live_source(files: Sequence[Path]) -> Path:
-    from core import pdf
-    from core.faults import DocumentFault
+    from core.ingestion.extraction import pdf
+    from core.ingestion.faults import DocumentFault
 
     preferred = [p for p in files if p.name == LIVE_PDF]
     for path in preferred + sorted(files, key=lambda p: p.stat().st_size):

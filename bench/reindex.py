@@ -28,11 +28,11 @@ def run_reindex(files: list[Path], workdir: Path) -> dict[str, Any]:
 
 
 async def _run(files: list[Path], workdir: Path) -> dict[str, Any]:
-    from core import offload
-    from core.ingestion import IngestionService
+    from core.ingestion import offload
+    from core.ingestion.service import IngestionService
+    from core.ingestion.uploads import store_local_copy
     from core.runtime import open_resources
     from core.settings import Settings
-    from core.uploads import store_local_copy
     from worker import ACTIVITY_THREADS, build_worker, start_ingestion_processes
     from workflows.contracts import Progress, Status
     from workflows.reindex_contracts import (

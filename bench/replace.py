@@ -15,7 +15,7 @@ import pypdf
 
 from bench.corpus import unique_copy
 from bench.stack import running_stack, upload, wait_all
-from core.storage import DocumentStorage
+from core.ingestion.storage import DocumentStorage
 from tests.pdfs import text_pdf
 
 LONG_DOCUMENT = "GeoTopo-komprimiert.pdf"

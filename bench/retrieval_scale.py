@@ -15,10 +15,10 @@ from typing import Any
 from qdrant_client import QdrantClient
 
 from bench.stats import percentile
-from core.embeddings import Embedder
 from core.search import RETRIEVALS
-from core.storage import Chunk
-from core.vectorstore import VectorStore
+from core.search.embeddings import Embedder
+from core.search.vectorstore import VectorStore
+from core.texts import Chunk
 
 CHUNKS = 10_000
 # Every question of the set: a query takes milliseconds since local mode searches numpy

@@ -34,12 +34,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.corpus import DEFAULT_CORPUS, REPO, list_pdfs
 from bench.stack import FAST_DEV_SERVER, _temporal_binary
-from core import tasks
-from core.ingestion import IngestionService
-from core.models import ProcessingStatus
+from core.ingestion import records
+from core.ingestion.service import IngestionService
+from core.ingestion.tables import ProcessingStatus
+from core.ingestion.uploads import store_local_copy
 from core.runtime import open_resources
 from core.settings import Settings
-from core.uploads import store_local_copy
 from tests.helpers import load_worker_healthcheck
 from tests.pdfs import text_pdf
 from tests.postgres import PostgresCluster
@@ -127,7 +127,7 @@ async def ingest(
         ]
         ids = [item.task.id for item in started]
         while True:
-            rows = [tasks.get_task(resources.engine, task_id) for task_id in ids]
+            rows = [records.get_task(resources.engine, task_id) for task_id in ids]
             if all(row is not None and row.status in DONE for row in rows):
                 break
             for process in processes:

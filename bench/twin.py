@@ -21,17 +21,17 @@ import pypdfium2
 from PIL import Image
 
 from bench.retrieval import Question, Search, applicable, recall_at_k
-from core.chunking import TokenChunker
-from core.embeddings import Embedder
-from core.extraction import (
+from core.ingestion.chunking import TokenChunker
+from core.ingestion.extraction import (
     ExtractionLimits,
     Unit,
     extract_units,
     inspect_document,
     require_text,
 )
-from core.storage import PageText
-from core.vectorstore import VectorStore
+from core.search.embeddings import Embedder
+from core.search.vectorstore import VectorStore
+from core.texts import PageText
 
 # The documents compared: the English corpus files the questions cover that have a text
 # layer and few pages (OCR costs seconds a page): 13 pages, 33 questions.

@@ -1,6 +1,8 @@
 """Database engine and sessions: SQLite by default, PostgreSQL (psycopg 3) in production.
 
-The schema is Alembic's (``migrations/``, applied by ``core.migrate``), never ``create_all``.
+The schema is Alembic's (``migrations/``, applied by ``core.migrate``), never ``create_all``;
+the tables are the features' (``core.ingestion.tables``, ``core.chat.tables``), and this module
+imports none of them, so that every feature may import it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
-
-from core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from core.chat import models as chat_models  # noqa: F401  (the chat tables)
 
 
 def make_engine(url: str, **options: Any) -> Engine:

@@ -6,7 +6,10 @@ as a typed ``error`` message.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 
 class AppError(Exception):
@@ -71,3 +74,17 @@ class TooManyRequestsError(AppError):
     """429: come back later; ``details.retry_after_seconds`` becomes the Retry-After header."""
 
     status_code = 429
+
+
+class ErrorDetail(BaseModel):
+    """The ``error`` of the response envelope and of the WebSocket/SSE ``error`` message: one
+    shape, built here for both (``api.envelope`` and ``core.chat.protocol.error_event``)."""
+
+    error_code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def of(cls, exc: AppError) -> ErrorDetail:
+        return cls(error_code=exc.error_code, message=exc.message, details=exc.details)

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from core import migrate, offload, tasks
+from core import migrate
 from core.db import make_engine
-from core.embeddings import Embedder
+from core.ingestion import offload, records
+from core.ingestion.storage import DocumentStorage
+from core.search.embeddings import Embedder
 from core.search.index_versions import IndexSpec, IndexVersions, alias_name
 from core.search.model_identity import ModelIdentity
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.storage import DocumentStorage
-from core.vectorstore import VectorStore
-from workflows.contracts import IngestOptions
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Resources:
 
     def embedder(self) -> Embedder:
         # Loaded on first use, for questions (search, chat); ingestion embeds in the worker's
-        # embedding process instead (core.offload).
+        # embedding process instead (core.ingestion.offload).
         with self._lock:
             if self._embedder is None:
                 self._embedder = self.embedder_config().load()
@@ -61,8 +61,8 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
     versions = IndexVersions(vectors, settings.qdrant_collection, IndexSpec.from_settings(settings))
     vectors.prepare = versions.bootstrap
     vectors.other_collections = versions.other_collections
-    # Reads show one version of a document that is being replaced (core.tasks, docs/replace.md).
-    vectors.generations = lambda owner: tasks.replaced_generations(engine, owner)
+    # Reads show one version of a document being replaced (core.ingestion.records, replace.md).
+    vectors.generations = lambda owner: records.replaced_generations(engine, owner)
     return Resources(
         settings=settings,
         engine=engine,
@@ -72,22 +72,6 @@ def open_resources(settings: Settings, *, embedder: Embedder | None = None) -> R
         vectors=vectors,
         versions=versions,
         _embedder=embedder,
-    )
-
-
-def ingest_options(settings: Settings) -> IngestOptions:
-    return IngestOptions(
-        extract_pages_per_activity=settings.extract_pages_per_activity,
-        vectorize_chunks_per_activity=settings.vectorize_chunks_per_activity,
-        max_attempts=settings.activity_max_attempts,
-        heartbeat_timeout_seconds=settings.activity_heartbeat_timeout_seconds,
-        failed_retention_hours=settings.failed_task_retention_hours,
-        replace_grace_seconds=settings.replace_grace_seconds,
-        extract_parallel_batches=settings.extract_parallel_batches,
-        vectorize_parallel_batches=settings.vectorize_parallel_batches,
-        text_task_queue=settings.text_task_queue,
-        embedding_task_queue=settings.embedding_task_queue,
-        continue_as_new_after_events=settings.continue_as_new_after_events,
     )
 
 

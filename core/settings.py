@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     # A replaced document's old vectors outlive the switch to its new version this long, so a
     # search that read the old version as current just before still finds it (docs/replace.md).
     replace_grace_seconds: float = Field(default=5.0, ge=0)
-    # Files no document row owns (a crash's leftovers, see core/sweeper.py) are removed at
+    # Files no document row owns (a crash's leftovers, see core/ingestion/sweeper.py) are removed at
     # start-up and then every interval (0: at start-up only), once unchanged for the minimum
     # age: longer than any upload or step takes between two writes to its file.
     sweep_interval_minutes: float = Field(default=60.0, ge=0)
@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     ask_rate_limit_per_second: float = Field(default=1.0, gt=0)
     ask_rate_limit_burst: int = Field(default=10, ge=1)
 
-    # --- Formats and OCR (issue 18; core/extraction/, docs/formats.md) ---
+    # --- Formats and OCR (issue 18; core/ingestion/extraction/, docs/formats.md) ---
     # auto: OCR the pages that have no text layer (scans, image pages, image uploads);
     # force: OCR every page of PDFs too; off: never (an image-only document then fails).
     ocr: Literal["auto", "off", "force"] = "auto"

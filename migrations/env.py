@@ -14,7 +14,9 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlmodel import SQLModel
 
-from core import db  # noqa: F401  (registers every table on SQLModel.metadata)
+# Importing the tables registers them on SQLModel.metadata, the schema autogenerate compares.
+from core.chat import tables as chat_tables  # noqa: F401
+from core.ingestion import tables as ingestion_tables  # noqa: F401
 from core.migrate import render_item
 
 config = context.config

@@ -62,13 +62,13 @@ from temporalio.client import (  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from core import offload, tasks  # noqa: E402
-from core.ingestion import IngestionService  # noqa: E402
+from core.ingestion import offload, records  # noqa: E402
+from core.ingestion.service import IngestionService  # noqa: E402
+from core.ingestion.uploads import store_local_copy  # noqa: E402  # noqa: E402
 from core.runtime import Resources, open_resources  # noqa: E402
+from core.search.vectorstore import VectorStore  # noqa: E402
 from core.settings import WORKER_ROLES, Settings  # noqa: E402
-from core.storage import Chunk  # noqa: E402
-from core.uploads import store_local_copy  # noqa: E402
-from core.vectorstore import VectorStore  # noqa: E402
+from core.texts import Chunk  # noqa: E402
 from worker import ACTIVITY_THREADS, build_workers, plan_queues  # noqa: E402
 from workflows.contracts import (  # noqa: E402
     PROGRESS_QUERY,
@@ -144,7 +144,7 @@ class RecordGate:
         self.release = threading.Event()
 
     def install(self) -> None:
-        real = tasks.record_progress
+        real = records.record_progress
         gate = self
 
         def gated(engine: Any, task_id: str, progress: Progress, **kwargs: Any) -> None:
@@ -153,7 +153,7 @@ class RecordGate:
                 gate.release.wait(120)
             real(engine, task_id, progress, **kwargs)
 
-        setattr(tasks, "record_progress", gated)  # noqa: B010
+        setattr(records, "record_progress", gated)  # noqa: B010
 
     def reset(self) -> None:
         self.hold = False
@@ -388,7 +388,7 @@ def _expect_discarded(rec: Recorder, document_id: str) -> None:
         rec.resources.vectors.count(document_id) == 0,
         "a cancelled document should keep no vectors",
     )
-    document = tasks.get_document(rec.resources.engine, document_id)
+    document = records.get_document(rec.resources.engine, document_id)
     _expect(document is not None, "a cancelled document keeps its row")
     assert document is not None
     storage = rec.resources.storage

@@ -31,10 +31,10 @@ sys.path.insert(0, str(REPO))
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from core.ingestion import IngestionService  # noqa: E402
+from core.ingestion.service import IngestionService  # noqa: E402
+from core.ingestion.uploads import store_local_copy  # noqa: E402
 from core.runtime import open_resources  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from core.uploads import store_local_copy  # noqa: E402
 from worker import ACTIVITY_THREADS, build_worker  # noqa: E402
 from workflows.contracts import Progress  # noqa: E402
 from workflows.reindex_contracts import (  # noqa: E402

@@ -15,9 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from core import migrate
 from core.db import make_engine
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.vectorstore import VectorStore
 from tests.helpers import Outage, stack_settings
 from tests.postgres import PostgresCluster, PostgresNotAvailableError
 

@@ -1,26 +1,52 @@
-"""Helpers shared by tests: polling a task, building an app with its lifespan running."""
+"""The helpers every test directory shares: waiting for a condition or a task's status, a free
+port, settings and an app with its lifespan running, an outage of the vector store.
+
+Each is defined here once; test modules import them rather than keeping near-copies."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import importlib.util
+import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from core.settings import Settings
 
 TERMINAL = {"completed", "cancelled"}
 WORKER_HEALTHCHECK = Path(__file__).resolve().parent.parent / "deploy" / "worker_healthcheck.py"
+
+
+async def until(
+    condition: Callable[[], bool], *, within: float = 10.0, interval: float = 0.02
+) -> None:
+    """Return as soon as ``condition()`` holds; fail the test if it has not within ``within``
+    seconds. ``within`` only bounds a failing test: a passing one waits no longer than needed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, f"condition not reached within {within} s"
+        await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def load_worker_healthcheck() -> ModuleType:
@@ -86,6 +112,20 @@ async def wait_for_status(
     raise AssertionError(
         f"task {task_id} did not reach {until}; last: {seen[-1] if seen else None}"
     )
+
+
+async def wait_for_workflow_status(
+    handle: WorkflowHandle[Any, Any], status: WorkflowExecutionStatus, *, timeout: float
+) -> bool:
+    """Whether the workflow (described through Temporal, not the API) reaches ``status``
+    within ``timeout`` seconds; ``wait_for_status`` polls the API's view of a task instead."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(RPCError):
+            if (await handle.describe()).status == status:
+                return True
+        await asyncio.sleep(0.2)
+    return False
 
 
 class Outage:

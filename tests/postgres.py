@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from tests.helpers import free_port
 
 SYSTEM_USER = "postgres"
 SUPERUSER = "postgres"
@@ -51,13 +52,6 @@ def find_bin_dir() -> Path:
 
 def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class PostgresCluster:

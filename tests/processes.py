@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.postgres import free_port
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,8 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core.embeddings import Embedder
-from tests.chat.conftest import serve
+from core.search.embeddings import Embedder
+from tests.core.chat.conftest import serve
 from tests.helpers import stack_settings, upload, wait_for_status
 
 # Small: a 2-core machine streams this in a few seconds, and it is still several pieces.

@@ -3,8 +3,6 @@ WebSocket per session. ``docs/chat.md`` is the protocol reference."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -23,40 +21,28 @@ from api.deps import (
     SocketAuthDep,
     get_principal,
 )
-from api.envelope import Envelope, ErrorDetail, error_responses, ok
-from core.chat import answer_timing, store
+from api.envelope import Envelope, error_responses, ok
 from core.chat.answers import ChatSessionNotFoundError, Question
-from core.chat.connections import CLOSE_SESSION_NOT_FOUND, Connection
-from core.chat.limits import (
-    CLOSE_MESSAGE_TOO_BIG,
-    CLOSE_RATE_LIMITED,
+from core.chat.client_limits import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
-    FrameGate,
-    MessageTooLargeError,
-    RateLimitedError,
     TooManyConnectionsError,
 )
-from core.chat.models import ChatMessagePublic, ChatSessionPublic, TypingPublic
+from core.chat.connections import CLOSE_SESSION_NOT_FOUND
 from core.chat.modes import AnswerMode, Confidence
 from core.chat.protocol import (
-    ChatFrame,
     ConnectedEvent,
-    MessageEvent,
-    PingFrame,
-    PongEvent,
     QuestionText,
     QuotePublic,
     SearchMode,
-    SessionDeletedEvent,
-    TypingFrame,
     TypingUpdateEvent,
     UserId,
-    WatchTasksFrame,
-    parse_frame,
 )
+from core.chat.relay import AnswerRelay
 from core.chat.service import ChatService
-from core.errors import AppError, ConflictError, InvalidInputError
+from core.chat.socket_client import SocketClient
+from core.chat.tables import ChatMessagePublic, ChatSessionPublic, TypingPublic
+from core.errors import AppError
 from core.search import Retrieval
 
 log = logging.getLogger("docchat.chat")
@@ -121,10 +107,7 @@ async def create_session(
     chat: ChatDep, owner: PrincipalDep, body: SessionCreate | None = None
 ) -> Envelope[ChatSessionPublic]:
     title = (body or SessionCreate()).title
-    row = await asyncio.to_thread(
-        store.create_session, chat.resources.engine, owner=owner, title=title
-    )
-    return ok(ChatSessionPublic.of(row))
+    return ok(ChatSessionPublic.of(await chat.sessions.create(owner=owner, title=title)))
 
 
 @router.get(
@@ -136,9 +119,7 @@ async def list_sessions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Envelope[list[ChatSessionPublic]]:
-    rows = await asyncio.to_thread(
-        store.list_sessions, chat.resources.engine, owner=owner, limit=limit, offset=offset
-    )
+    rows = await chat.sessions.list(owner=owner, limit=limit, offset=offset)
     return ok([ChatSessionPublic.of(row) for row in rows], limit=limit, offset=offset)
 
 
@@ -151,10 +132,7 @@ async def list_sessions(
 async def get_session(
     session_id: int, chat: ChatDep, owner: PrincipalDep
 ) -> Envelope[ChatSessionPublic]:
-    row = await asyncio.to_thread(store.get_session, chat.resources.engine, session_id, owner=owner)
-    if row is None:
-        raise _session_not_found(session_id)
-    return ok(ChatSessionPublic.of(row))
+    return ok(ChatSessionPublic.of(await chat.sessions.get(session_id, owner=owner)))
 
 
 @router.delete(
@@ -166,18 +144,7 @@ async def get_session(
 async def delete_session(
     session_id: int, chat: ChatDep, owner: PrincipalDep
 ) -> Envelope[dict[str, Any]]:
-    await chat.answers.require_session(session_id, owner=owner)
-    await chat.cancel_answers(session_id)
-    deleted = await asyncio.to_thread(
-        store.delete_session, chat.resources.engine, session_id, owner=owner
-    )
-    if not deleted:
-        raise _session_not_found(session_id)
-    event = SessionDeletedEvent(session_id=session_id)
-    await chat.connections.broadcast_to_session(session_id, event.payload())
-    await chat.connections.close_session(
-        session_id, code=CLOSE_SESSION_NOT_FOUND, reason="The chat session was deleted."
-    )
+    await chat.sessions.delete(session_id, owner=owner)
     return ok({"session_id": session_id, "deleted": True})
 
 
@@ -193,10 +160,7 @@ async def list_messages(
     owner: PrincipalDep,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Only the latest")] = None,
 ) -> Envelope[list[ChatMessagePublic]]:
-    await chat.answers.require_session(session_id, owner=owner)
-    rows = await asyncio.to_thread(
-        store.list_messages, chat.resources.engine, session_id, limit=limit
-    )
+    rows = await chat.sessions.messages(session_id, owner=owner, limit=limit)
     return ok([ChatMessagePublic.of(row) for row in rows], session_id=session_id)
 
 
@@ -332,65 +296,6 @@ async def _prepare(chat: ChatService, session_id: int, owner: str, body: AskRequ
     )
 
 
-class AnswerRelay:
-    """Runs one answer, shows each event to every client of the session and yields it.
-
-    A failure ends the events with an ``error`` payload (shown to the session too, since its
-    clients were watching the answer) and is kept in ``error``; no one is left waiting.
-    """
-
-    def __init__(self, chat: ChatService, question: Question) -> None:
-        self._chat = chat
-        self._question = question
-        self.error: AppError | None = None
-
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        session_id = self._question.session_id
-        reply_to: int | None = None
-        try:
-            answer = answer_timing.timed(self._chat.answers.run(self._question))
-            async with contextlib.aclosing(answer) as events:
-                async for event in events:
-                    if isinstance(event, MessageEvent):
-                        reply_to = event.message.id
-                    payload = event.payload()
-                    await self._chat.connections.broadcast_to_session(session_id, payload)
-                    yield payload
-            return
-        except AppError as exc:
-            self.error = exc
-        except Exception:
-            log.exception("answer in session %s failed", session_id)
-            self.error = AppError("The answer failed unexpectedly; the error has been logged.")
-        except (asyncio.CancelledError, GeneratorExit):
-            # The SSE client left or the server is stopping: the session's other clients
-            # were watching this answer, so tell them it ended (best effort) before going.
-            if reply_to is not None:
-                stopped = AppError(
-                    "The answer was stopped before it finished.", error_code="answer_cancelled"
-                )
-                with contextlib.suppress(Exception):
-                    await self._chat.connections.broadcast_to_session(
-                        session_id, error_event(stopped, session_id=session_id, reply_to=reply_to)
-                    )
-            raise
-        payload = error_event(self.error, session_id=session_id, reply_to=reply_to)
-        await self._chat.connections.broadcast_to_session(session_id, payload)
-        yield payload
-
-
-def error_event(exc: AppError, **context: Any) -> dict[str, Any]:
-    """The WebSocket/SSE ``error`` message: the envelope's ``ErrorDetail`` shape."""
-    detail = ErrorDetail(error_code=exc.error_code, message=exc.message, details=exc.details)
-    return {"type": "error", "error": detail.model_dump(mode="json"), **context}
-
-
-def _session_not_found(session_id: int) -> ChatSessionNotFoundError:
-    return ChatSessionNotFoundError(
-        f"No chat session {session_id}.", details={"session_id": session_id}
-    )
-
-
 # --- the WebSocket -----------------------------------------------------------------------
 
 
@@ -434,118 +339,3 @@ async def chat_socket(
         await chat.connections.disconnect(connection, peer_closed=peer_closed)
         if chat.connections.count(session_id) == 0:  # no one left here to show progress to
             await chat.task_watchers.stop_session(session_id)
-
-
-class SocketClient:
-    """One WebSocket client: every frame gets handled or a typed error, never a closed socket."""
-
-    def __init__(self, chat: ChatService, connection: Connection, *, owner: str) -> None:
-        self._chat = chat
-        self._connection = connection
-        self._owner = owner
-        self._answering: asyncio.Task[None] | None = None
-        settings = chat.resources.settings
-        self._gate = FrameGate(
-            max_bytes=settings.ws_max_message_bytes,
-            rate=settings.ws_rate_limit_per_second,
-            burst=settings.ws_rate_limit_burst,
-        )
-
-    async def send(self, payload: dict[str, Any]) -> None:
-        await self._chat.connections.send_personal_message(self._connection, payload)
-
-    async def receive(self, message: Any) -> bool:
-        """Handle one frame within the limits; ``False`` once the client must be dropped."""
-        session_id = self._connection.session_id
-        text, raw = message.get("text"), message.get("bytes")
-        size = len(text.encode("utf-8", "replace")) if text is not None else len(raw or b"")
-        try:
-            self._gate.check_size(size)
-            self._gate.admit()
-        except MessageTooLargeError as exc:
-            await self._close(exc, CLOSE_MESSAGE_TOO_BIG, "Message too big.")
-            return False
-        except RateLimitedError as exc:
-            if self._gate.persistently_over:
-                await self._close(exc, CLOSE_RATE_LIMITED, "Rate limited: too many messages.")
-                return False
-            await self.send(error_event(exc, session_id=session_id))
-            return True
-        await self.handle(message)
-        return True
-
-    async def _close(self, exc: AppError, code: int, reason: str) -> None:
-        # The typed error first (best effort: it waits behind what is queued), then the code.
-        await self.send(error_event(exc, session_id=self._connection.session_id))
-        await self._chat.connections.close(self._connection, code=code, reason=reason)
-
-    async def handle(self, message: Any) -> None:
-        try:
-            await self._dispatch(message)
-        except AppError as exc:
-            await self.send(error_event(exc, session_id=self._connection.session_id))
-        except Exception:
-            log.exception("handling a frame in session %s failed", self._connection.session_id)
-            await self.send(
-                error_event(
-                    AppError("The message could not be handled; the error has been logged."),
-                    session_id=self._connection.session_id,
-                )
-            )
-
-    async def _dispatch(self, message: Any) -> None:
-        text = message.get("text")
-        if text is None:
-            raw = message.get("bytes") or b""
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InvalidInputError(
-                    "Binary frames must be UTF-8 JSON.", error_code="invalid_json"
-                ) from exc
-        frame = parse_frame(text)
-        session_id = self._connection.session_id
-        if isinstance(frame, TypingFrame):
-            await self._chat.typing.update(
-                session_id=session_id, user_id=frame.user_id, is_typing=frame.is_typing
-            )
-        elif isinstance(frame, ChatFrame):
-            await self._ask(frame)
-        elif isinstance(frame, WatchTasksFrame):
-            await self._chat.task_watchers.watch(
-                session_id, frame.task_ids, owner=self._owner, requester=self._connection
-            )
-        elif isinstance(frame, PingFrame):
-            await self.send(PongEvent().payload())
-        # A pong needs nothing: receiving it was the point.
-
-    async def _ask(self, frame: ChatFrame) -> None:
-        if self._answering is not None and not self._answering.done():
-            raise ConflictError(
-                "The answer to your previous question is still streaming; ask again after "
-                "its 'complete' or 'error' message.",
-                error_code="answer_in_progress",
-            )
-        session_id = self._connection.session_id
-        question = await self._chat.answers.prepare(
-            session_id=session_id,
-            owner=self._owner,
-            question=frame.question,
-            model=frame.model,
-            search_mode=frame.search_mode,
-            user_id=frame.user_id,
-            retrieval=frame.retrieval,
-            mode=frame.mode,
-        )
-        if frame.user_id is not None:  # asking ends typing
-            await self._chat.typing.update(
-                session_id=session_id, user_id=frame.user_id, is_typing=False
-            )
-        relay = AnswerRelay(self._chat, question)
-
-        async def answer() -> None:
-            # The relay broadcasts every event, this client's included.
-            async for _ in relay.events():
-                pass
-
-        self._answering = self._chat.spawn(answer(), session_id=session_id)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import MAX_OFFSET, IngestionDep, PrincipalDep, ServicesDep, SettingsDep
+from api.deps import MAX_OFFSET, IngestionDep, PrincipalDep, SettingsDep
 from api.envelope import Envelope, error_responses, ok
 from api.schemas import DocumentPublic, UploadAccepted, UploadEnvelope
-from core import tasks
-from core.errors import NotFoundError
-from core.ingestion import StartedTask
-from core.uploads import FILE_FIELD, REPLACES_FIELD, ReceivedFile, receive_pdf
+from core.ingestion.service import StartedTask
+from core.ingestion.uploads import FILE_FIELD, REPLACES_FIELD, ReceivedFile, receive_pdf
 
 router = APIRouter(prefix="/docs", tags=["documents"])
 
@@ -148,14 +144,12 @@ def _accepted(started: StartedTask, received: ReceivedFile, response: Response) 
 
 @router.get("", response_model=Envelope[list[DocumentPublic]], summary="List documents")
 async def list_documents(
-    services: ServicesDep,
+    ingestion: IngestionDep,
     owner: PrincipalDep,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Envelope[list[DocumentPublic]]:
-    rows = await asyncio.to_thread(
-        tasks.list_documents, services.resources.engine, owner=owner, limit=limit, offset=offset
-    )
+    rows = await ingestion.documents(owner=owner, limit=limit, offset=offset)
     return ok([DocumentPublic.of(row) for row in rows], limit=limit, offset=offset)
 
 
@@ -166,15 +160,12 @@ async def list_documents(
     responses=error_responses(404),
 )
 async def get_document(
-    document_id: str, services: ServicesDep, owner: PrincipalDep
+    document_id: str, ingestion: IngestionDep, owner: PrincipalDep
 ) -> Envelope[DocumentPublic]:
-    engine = services.resources.engine
-    document = await asyncio.to_thread(tasks.get_document, engine, document_id)
-    if document is None or document.owner != owner:
-        raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
-    task = await asyncio.to_thread(tasks.latest_task_for, engine, document_id)
-    vectors = await asyncio.to_thread(services.resources.vectors.count, document_id)
-    return ok(DocumentPublic.of(document, task_id=task.id if task else None, vector_count=vectors))
+    found = await ingestion.document_details(document_id, owner=owner)
+    return ok(
+        DocumentPublic.of(found.document, task_id=found.task_id, vector_count=found.vector_count)
+    )
 
 
 @router.delete(

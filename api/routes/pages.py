@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import IngestionDep, PrincipalDep
 from api.envelope import Envelope, error_responses, ok
-from core import tasks
-from core.errors import NotFoundError
-from core.storage import DocumentStorage, PageText, location_label
+from core.texts import location_label
 
 router = APIRouter(prefix="/docs", tags=["documents"])
 
@@ -37,35 +34,17 @@ class PageTextPublic(BaseModel):
 async def page_text(
     document_id: str,
     page: Annotated[int, Path(ge=1, description="1-based page number")],
-    services: ServicesDep,
+    ingestion: IngestionDep,
     owner: PrincipalDep,
 ) -> Envelope[PageTextPublic]:
-    engine = services.resources.engine
-    document = await asyncio.to_thread(tasks.get_document, engine, document_id)
-    if document is None or document.owner != owner:
-        raise NotFoundError(f"No document {document_id}.", error_code="document_not_found")
-    found = await asyncio.to_thread(_read_page, services.resources.storage, document_id, page)
-    if found is None:
-        raise NotFoundError(
-            f"Page {page} of {document.filename} has no extracted text"
-            + (f" (it has {document.page_count} pages)." if document.page_count else "."),
-            error_code="page_not_found",
-            details={"page": page, "page_count": document.page_count},
-        )
+    found = await ingestion.page_text(document_id, page, owner=owner)
     return ok(
         PageTextPublic(
             document_id=document_id,
-            filename=document.filename,
+            filename=found.document.filename,
             page=page,
-            page_count=document.page_count,
-            text=found.text,
-            label=location_label(found.page, found.label),
+            page_count=found.document.page_count,
+            text=found.page.text,
+            label=location_label(found.page.page, found.page.label),
         )
     )
-
-
-def _read_page(storage: DocumentStorage, document_id: str, page: int) -> PageText | None:
-    try:
-        return next((p for p in storage.read_pages(document_id) if p.page == page), None)
-    except FileNotFoundError:  # removed while being read (the document was deleted)
-        return None

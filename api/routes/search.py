@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, ServicesDep
 from api.envelope import Envelope, ok
-from core.chat.retrieval import retrieve
 from core.errors import InvalidInputError
-from core.vectorstore import Retrieval, SearchHit
+from core.search.retrieval import retrieve
+from core.search.vectorstore import Retrieval, SearchHit
 
 router = APIRouter(prefix="/docs", tags=["search"])
 

@@ -12,10 +12,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from core import tasks
 from core.chat import modes, prompt, store
 from core.chat.compose import AnswerComposer, confidence_of
-from core.chat.models import ChatMessagePublic, MessageRole, ModelFallback, Source
 from core.chat.modes import AnswerMode
 from core.chat.protocol import (
     AnswerEvent,
@@ -28,17 +26,26 @@ from core.chat.protocol import (
     StatusEvent,
 )
 from core.chat.quotes import Quote, best_quotes
-from core.chat.retrieval import retrieve
+from core.chat.tables import ChatMessagePublic, MessageRole, ModelFallback, Source
 from core.errors import InvalidInputError, NotFoundError
+from core.ingestion import records
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.llm.errors import UnknownModelError
 from core.runtime import Resources
 from core.search import Retrieval
-from core.vectorstore import SearchHit
+from core.search.retrieval import retrieve
+from core.search.vectorstore import SearchHit
 
 
 class ChatSessionNotFoundError(NotFoundError):
     error_code = "session_not_found"
+
+
+def session_not_found(session_id: int) -> ChatSessionNotFoundError:
+    """The one 404 of a missing session (or another principal's: ids cannot be probed)."""
+    return ChatSessionNotFoundError(
+        f"No chat session {session_id}.", details={"session_id": session_id}
+    )
 
 
 class DocumentNotFoundError(NotFoundError):
@@ -72,9 +79,7 @@ class AnswerService:
             store.get_session, self._resources.engine, session_id, owner=owner
         )
         if found is None:
-            raise ChatSessionNotFoundError(
-                f"No chat session {session_id}.", details={"session_id": session_id}
-            )
+            raise session_not_found(session_id)
 
     async def prepare(
         self,
@@ -341,8 +346,10 @@ class AnswerService:
     async def _require_documents(self, document_ids: Sequence[str], *, owner: str) -> None:
         engine = self._resources.engine
         for document_id in document_ids:
-            document = await asyncio.to_thread(tasks.get_document, engine, document_id)
-            if document is None or document.owner != owner:
+            document = await asyncio.to_thread(
+                records.get_owned_document, engine, document_id, owner=owner
+            )
+            if document is None:
                 raise DocumentNotFoundError(
                     f"No document {document_id} to search.",
                     details={"document_id": document_id},

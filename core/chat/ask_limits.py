@@ -2,7 +2,8 @@
 cannot drain a paid model or hold every generation slot: at most ``max_concurrent`` answers
 at once, and a token bucket of ``rate`` answers a second in bursts of ``burst``. Beyond either
 the request is refused with 429 ``rate_limited`` (``details.retry_after_seconds``, and the
-``Retry-After`` header). The WebSocket has its own per-connection limits (core/chat/limits.py).
+``Retry-After`` header). The WebSocket has its own per-connection limits
+(core/chat/client_limits.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.chat.limits import RateLimitedError, TokenBucket
+from core.chat.client_limits import RateLimitedError, TokenBucket
 
 # Answers stream for seconds: a caller at the concurrency cap should come back in about one.
 _BUSY_RETRY_SECONDS = 1.0

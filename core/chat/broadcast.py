@@ -4,9 +4,9 @@
 process's sockets. A cross-process broker implements the same three methods: ``publish`` sends
 the text to the session's channel, and a listener task started in ``start`` hands everything it
 receives on those channels to ``deliver``, so every replica reaches its own sockets. Events
-travel as JSON text, so nothing in them needs to be shared in memory. ``broadcaster_for`` picks
-one from ``DOCCHAT_BROADCAST_URL``: PostgreSQL ``LISTEN/NOTIFY`` (``core.chat.pg_broadcast``)
-when it is set, this process alone otherwise.
+travel as JSON text, so nothing in them needs to be shared in memory. The choice of one
+(``core.chat.broadcasters``) lives apart from this interface, so that the brokers import the
+interface and nothing imports back.
 """
 
 from __future__ import annotations
@@ -53,12 +53,3 @@ class LocalBroadcaster:
 
     async def stop(self) -> None:
         self._deliver = None
-
-
-def broadcaster_for(url: str | None) -> Broadcaster:
-    """The broker of ``DOCCHAT_BROADCAST_URL``, or this process alone when it is unset."""
-    if url is None:
-        return LocalBroadcaster()
-    from core.chat.pg_broadcast import PostgresBroadcaster  # psycopg only when it is used
-
-    return PostgresBroadcaster(url)

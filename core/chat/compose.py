@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from core.chat import prompt
 from core.chat.guard import AnswerFilter, FilterReport
-from core.chat.models import ChatMessage
 from core.chat.modes import Confidence, Plan
 from core.chat.quotes import HIGH_CONFIDENCE, Quote
+from core.chat.tables import ChatMessage
 from core.llm import ChatTurn
-from core.vectorstore import SearchHit
+from core.search.vectorstore import SearchHit
 
 # The embedded model frames the quotes in a sentence or answers in a few: no room to wander.
 FRAMING_MAX_TOKENS = 48

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from core.chat.broadcast import Broadcaster, LocalBroadcaster
-from core.chat.limits import TooManyConnectionsError
+from core.chat.client_limits import TooManyConnectionsError
 from core.chat.protocol import PingEvent
 
 log = logging.getLogger("docchat.chat")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.chat.models import ChatMessage, MessageRole, Source
 from core.chat.quotes import Quote
+from core.chat.tables import ChatMessage, MessageRole, Source
 from core.llm import ChatTurn
-from core.vectorstore import SearchHit
+from core.search.vectorstore import SearchHit
 
 # Said without asking the model when retrieval finds nothing relevant: nothing to invent from.
 NO_RELEVANT_SOURCES = (

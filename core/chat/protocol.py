@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from core.chat.models import ChatMessagePublic, ModelFallback, Source
 from core.chat.modes import AnswerMode, Confidence
-from core.errors import InvalidInputError
+from core.chat.tables import ChatMessagePublic, ModelFallback, Source
+from core.errors import AppError, ErrorDetail, InvalidInputError
 from core.search import Retrieval
 
 # Its longest length is a setting (chat_max_question_chars), checked when the question is
@@ -232,3 +232,8 @@ class PongEvent(Event):
 
 
 AnswerEvent = MessageEvent | ModelFallbackEvent | StatusEvent | ChunkEvent | CompleteEvent
+
+
+def error_event(exc: AppError, **context: Any) -> dict[str, Any]:
+    """The WebSocket/SSE ``error`` message: the envelope's ``ErrorDetail`` shape."""
+    return {"type": "error", "error": ErrorDetail.of(exc).model_dump(mode="json"), **context}

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.vectorstore import SearchHit
+from core.search.vectorstore import SearchHit
 
 # How much meaning and shared words count; the words decide between sentences that mean
 # about the same, and pick a table row ("Finland Helsinki 5,5 …") no embedding singles out.

@@ -10,6 +10,7 @@ from core.chat.answer_streams import AnswerStreams
 from core.chat.answers import AnswerService
 from core.chat.broadcast import Broadcaster
 from core.chat.connections import ConnectionManager
+from core.chat.sessions import Sessions
 from core.chat.task_progress import TaskSource, TaskWatchers
 from core.chat.typing_indicators import TypingIndicators
 from core.llm import ModelRegistry
@@ -45,18 +46,19 @@ class ChatService:
         )
         self.answers = AnswerService(resources, models)
         self.task_watchers = TaskWatchers(self.connections, tasks)
+        self.sessions = Sessions(resources.engine, self.connections, self.cancel_answers)
         # Answers started from a WebSocket outlive the asker's connection: the session's other
         # clients are watching them. They are cancelled when the process stops.
-        self._tasks: dict[asyncio.Task[None], int] = {}  # answer → its session
+        self._answering: dict[asyncio.Task[None], int] = {}  # answer → its session
 
     async def start(self) -> None:
         await self.connections.start()
         self.typing.start()
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._answering):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._answering, return_exceptions=True)
         await self.task_watchers.stop()
         await self.typing.stop()
         await self.connections.stop()
@@ -64,13 +66,13 @@ class ChatService:
     def spawn(self, coroutine: Coroutine[Any, Any, None], *, session_id: int) -> asyncio.Task[None]:
         """Run an answer in the background, on behalf of the whole session."""
         task = asyncio.create_task(coroutine, name=f"chat-answer-{session_id}")
-        self._tasks[task] = session_id
-        task.add_done_callback(lambda done: self._tasks.pop(done, None))
+        self._answering[task] = session_id
+        task.add_done_callback(lambda done: self._answering.pop(done, None))
         return task
 
     async def cancel_answers(self, session_id: int) -> None:
         """Stop the session's answers in progress (each tells the session it was stopped)."""
-        tasks = [task for task, owner in self._tasks.items() if owner == session_id]
-        for task in tasks:
+        answers = [task for task, owner in self._answering.items() if owner == session_id]
+        for task in answers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*answers, return_exceptions=True)

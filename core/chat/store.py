@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from core.chat.models import ChatMessage, ChatSession, MessageRole, TypingIndicator
+from core.chat.tables import ChatMessage, ChatSession, MessageRole, TypingIndicator
 from core.db import session_scope
 
 # --- sessions ----------------------------------------------------------------------------

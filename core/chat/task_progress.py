@@ -24,7 +24,7 @@ MAX_WATCHED_TASKS_PER_SESSION = 100
 
 
 class TaskState(Protocol):
-    """What a watcher needs of a task view (``core.ingestion.TaskView`` is one)."""
+    """What a watcher needs of a task view (``core.ingestion.service.TaskView`` is one)."""
 
     @property
     def ended(self) -> bool: ...
@@ -33,7 +33,7 @@ class TaskState(Protocol):
 
 
 class TaskSource(Protocol):
-    """Where task states come from (``core.ingestion.IngestionService`` is one)."""
+    """Where task states come from (``core.ingestion.service.IngestionService`` is one)."""
 
     async def view(self, task_id: str, *, owner: str) -> TaskState: ...
 

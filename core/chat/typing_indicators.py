@@ -22,9 +22,9 @@ from sqlalchemy import Engine
 
 from core.chat import store
 from core.chat.connections import ConnectionManager
-from core.chat.models import TypingPublic, as_utc
 from core.chat.protocol import TypingUpdateEvent
-from core.models import utcnow
+from core.chat.tables import TypingPublic, as_utc
+from core.ingestion.tables import utcnow
 
 log = logging.getLogger("docchat.chat")
 

@@ -38,7 +38,7 @@ class _TimedActivity(ActivityInboundInterceptor):
         if info.attempt > 1:
             INGEST_RETRIES.labels(name).inc()
         job = input.args[0] if input.args else None
-        # The workflow's fairness key is the principal (core.ingestion): no lookup needed.
+        # The workflow's fairness key is the principal (core.ingestion.service): no lookup needed.
         owner = info.priority.fairness_key if info.priority else None
         started = time.perf_counter()
         with log_context.ids(

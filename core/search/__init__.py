@@ -1,4 +1,5 @@
-"""Search beside the dense vectors: keyword terms, the index layout and its migration."""
+"""Search, for ingestion and chat alike: embeddings, the vector store, keyword terms, the index
+layout and its migration, retrieval. Nothing here imports ingestion or chat."""
 
 from typing import Literal, get_args
 

@@ -31,8 +31,8 @@ from qdrant_client import QdrantClient, models
 from core.errors import ConflictError, NotFoundError
 from core.search import layout
 from core.search.model_identity import ModelIdentity
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.vectorstore import VectorStore
 
 log = logging.getLogger("docchat.index_versions")
 

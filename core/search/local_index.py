@@ -10,7 +10,7 @@ similarity of unit vectors, and keyword scores with Qdrant's IDF
 same formula as the server and local mode). Qdrant stays the store of record: every write
 goes to it first, the index is loaded from it and follows each write this process makes.
 
-Local mode lets one process open its folder (core.local_qdrant), so no other process can
+Local mode lets one process open its folder (core.search.local_qdrant), so no other process can
 change the points behind this index's back; the vector store still rebuilds it whenever
 Qdrant's point count differs from the index's (a write path that forgot to tell it).
 """

@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import ConflictError, NotFoundError
-from core.runtime import Resources
-from core.search.index_versions import IndexState, IndexVersionConflictError
+from core.search.index_versions import IndexState, IndexVersionConflictError, IndexVersions
+from core.settings import Settings
 from workflows.reindex_contracts import (
     REINDEX_PROGRESS_QUERY,
     REINDEX_WORKFLOW,
@@ -35,6 +35,17 @@ SIGNALS = {
 }
 
 
+class ReindexResources(Protocol):
+    """What the re-index service needs of a process's resources (``core.runtime.Resources``
+    has it; a protocol, since ``core.runtime`` imports the features and none imports it back)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def versions(self) -> IndexVersions: ...
+
+
 class ReindexRunningError(ConflictError):
     error_code = "reindex_running"
 
@@ -48,7 +59,7 @@ class ReindexNotFoundError(NotFoundError):
 
 
 class ReindexService:
-    def __init__(self, resources: Resources, temporal: Client) -> None:
+    def __init__(self, resources: ReindexResources, temporal: Client) -> None:
         self._resources = resources
         self._temporal = temporal
         self._versions = resources.versions

@@ -19,11 +19,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
-from core.embeddings import Embedder
 from core.llm import ModelRegistry
+from core.search.embeddings import Embedder
 from core.settings import Settings
-from tests.chat.conftest import receive_answer, receive_type, serve
-from tests.chat.fakes import QuickModel
+from tests.core.chat.conftest import receive_answer, receive_type, serve
+from tests.core.chat.fakes import QuickModel
 from tests.helpers import upload, wait_for_status
 
 ALICE_KEY = "alice-0123456789abcdef0123456789"

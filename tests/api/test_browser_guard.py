@@ -22,11 +22,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
-from core.embeddings import Embedder
 from core.llm import ModelRegistry
+from core.search.embeddings import Embedder
 from core.settings import Settings
-from tests.chat.conftest import receive_type, serve
-from tests.chat.fakes import QuickModel
+from tests.core.chat.conftest import receive_type, serve
+from tests.core.chat.fakes import QuickModel
 
 EVIL = "https://evil.example"
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from activities import ingest
-from core import offload
-from core.embeddings import Embedder
+from core.ingestion import offload
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import api_client, upload, wait_for_status
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 
 from api.app import create_app
-from core.embeddings import Embedder
 from core.llm import ModelRegistry
+from core.search.embeddings import Embedder
 from core.settings import Settings
-from tests.chat.fakes import QuotingModel
+from tests.core.chat.fakes import QuotingModel
 from tests.helpers import upload, wait_for_status
 
 

@@ -19,7 +19,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from core.temporal import fairness_dev_server_args
 from tests.conftest import FAST_DEV_SERVER
 from tests.helpers import api_client, stack_settings

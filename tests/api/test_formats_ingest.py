@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from tests.helpers import api_client, stack_settings, upload, wait_for_status
 
 FORMATS = Path(__file__).resolve().parents[2].parent / "shared" / "formats"

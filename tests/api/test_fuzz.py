@@ -31,10 +31,10 @@ from schemathesis.checks import (
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core.embeddings import Embedder
 from core.llm import ModelRegistry
+from core.search.embeddings import Embedder
 from core.settings import Settings
-from tests.chat.fakes import QuickModel
+from tests.core.chat.fakes import QuickModel
 
 KEY = "fuzz-key-0123456789abcdef0123"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from core.settings import Settings
 
 KEY = "health-0123456789abcdef01234567"

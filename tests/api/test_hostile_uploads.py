@@ -23,9 +23,9 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core import tasks
-from core.embeddings import Embedder
-from core.models import Document, FileProcessingTask
+from core.ingestion import records
+from core.ingestion.tables import Document, FileProcessingTask
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import stack_settings, wait_for_status
 from tests.pdfs import bomb_pdf, text_pdf
@@ -173,7 +173,7 @@ async def test_permanent_faults_fail_the_task_and_leave_only_the_record(
     response = await post_file(stack.client, content, f"{code}.pdf")
     assert response.status_code == 202, response.text
     accepted = response.json()["data"]
-    document = tasks.get_document(stack.engine, accepted["document_id"])
+    document = records.get_document(stack.engine, accepted["document_id"])
     assert document is not None
     # Received whole and stored under a generated name (the workflow may already have
     # discarded the file by now, so its existence is not the test: its record is).
@@ -214,7 +214,7 @@ async def test_unsafe_filenames_are_display_text_only(stack: Stack, corpus: Path
     assert response.status_code == 202, response.text
     accepted = response.json()["data"]
     assert accepted["filename"] == "evil.pdf"
-    document = tasks.get_document(stack.engine, accepted["document_id"])
+    document = records.get_document(stack.engine, accepted["document_id"])
     assert document is not None
     # Stored under a generated name inside uploads/, nowhere else.
     assert (stack.settings.uploads_dir / document.stored_name).is_file()

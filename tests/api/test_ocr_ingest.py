@@ -15,7 +15,7 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from temporalio.testing import WorkflowEnvironment
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from tests.helpers import api_client, stack_settings, upload, wait_for_status
 
 FORMATS = Path(__file__).resolve().parents[2].parent / "shared" / "formats"

@@ -19,8 +19,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core.embeddings import Embedder
 from core.runtime import Resources
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import stack_settings, upload, wait_for_status
 

@@ -13,9 +13,9 @@ import httpx
 import pypdf
 from temporalio.testing import WorkflowEnvironment
 
-from core import tasks
-from core.embeddings import Embedder
+from core.ingestion import records
 from core.search.embedding_cache import CACHE_FILE
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import api_client, stack_settings, wait_for_status
 from tests.pdfs import text_pdf
@@ -158,7 +158,7 @@ async def test_editing_one_page_embeds_only_that_pages_chunks_and_search_sees_on
 
 
 def _stored_name(services: Any, document_id: str) -> str:
-    document = tasks.get_document(services.resources.engine, document_id)
+    document = records.get_document(services.resources.engine, document_id)
     assert document is not None
     return str(document.stored_name)
 

@@ -1,5 +1,5 @@
 """Status polls of a running task read one shared, refreshed view instead of asking the
-workflow service once per request (core/progress_cache.py)."""
+workflow service once per request (core/ingestion/progress_cache.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from api.app import create_app
-from core.embeddings import Embedder
-from core.ingestion import ACTIVE_STATES, IngestionService, TaskView
-from core.models import FileProcessingTask
+from core.ingestion.service import ACTIVE_STATES, IngestionService, TaskView
+from core.ingestion.tables import FileProcessingTask
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import upload, wait_for_status
 

@@ -13,9 +13,9 @@ from sse_starlette import EventSourceResponse
 
 from api.app import create_app
 from api.routes import processing
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from core.settings import Settings
-from tests.chat.conftest import serve
+from tests.core.chat.conftest import serve
 from tests.helpers import upload
 
 

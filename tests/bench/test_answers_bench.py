@@ -7,7 +7,7 @@ from pathlib import Path
 from bench.answers import cited, has_key_fact, repeated_line
 from bench.report import answer_targets
 from bench.retrieval import load_questions
-from core import pdf
+from core.ingestion.extraction import pdf
 
 
 def flat(text: str) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 from bench.corpus import unique_copy
 from bench.inprocess import run_inprocess
 from bench.retrieval import Answer, Question, evaluate, load_questions, recall_at_k
-from core import pdf
-from core.embeddings import Embedder
+from core.ingestion.extraction import pdf
+from core.search.embeddings import Embedder
 
 LOREM = Question(
     id="lorem",

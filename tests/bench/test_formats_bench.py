@@ -9,7 +9,7 @@ from rich.console import Console
 from bench.corpus import DEFAULT_FORMATS
 from bench.formats import by_format, format_files, measure, ocr_rate
 from bench.formats_report import formats_targets, print_formats
-from core.extraction import ExtractionLimits
+from core.ingestion.extraction import ExtractionLimits
 
 pytestmark = pytest.mark.skipif(not DEFAULT_FORMATS.is_dir(), reason=f"no {DEFAULT_FORMATS}")
 

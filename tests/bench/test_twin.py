@@ -12,10 +12,10 @@ from pypdf import PdfReader
 
 from bench.retrieval import load_questions, recall_at_k
 from bench.twin import image_only_twin, index_variant, searcher
-from core.chunking import TokenChunker
-from core.embeddings import Embedder
-from core.extraction import ExtractionLimits
-from core.vectorstore import VectorStore
+from core.ingestion.chunking import TokenChunker
+from core.ingestion.extraction import ExtractionLimits
+from core.search.embeddings import Embedder
+from core.search.vectorstore import VectorStore
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tesseract") is None, reason="needs Tesseract (`make test` installs it)"

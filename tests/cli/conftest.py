@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from tests.conftest import REPO
 from tests.servers import LiveApi, live_api
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from tests.cli.conftest import docchat, row
 from tests.conftest import REPO
 from tests.helpers import Outage

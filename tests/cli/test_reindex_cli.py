@@ -7,7 +7,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from tests.cli.conftest import docchat
 from tests.servers import live_api
 

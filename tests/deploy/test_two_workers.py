@@ -20,14 +20,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from core import tasks
-from core.ingestion import IngestionService
-from core.models import FileProcessingTask, ProcessingStatus
+from core.ingestion import records
+from core.ingestion.service import IngestionService
+from core.ingestion.tables import FileProcessingTask, ProcessingStatus
+from core.ingestion.uploads import ReceivedFile
 from core.runtime import open_resources
 from core.search.index_versions import alias_name
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.uploads import ReceivedFile
-from core.vectorstore import VectorStore
 from tests.helpers import load_worker_healthcheck
 from tests.postgres import PostgresCluster
 from tests.processes import Service, services, start_worker
@@ -119,7 +119,7 @@ async def test_two_workers_ingest_each_document_exactly_once(
         resources.close()
 
     assert {row.status for row in rows} == {ProcessingStatus.COMPLETED}
-    documents = [tasks.get_document(resources.engine, s.task.document_id) for s in started]
+    documents = [records.get_document(resources.engine, s.task.document_id) for s in started]
     chunk_counts = {d.id: d.chunk_count or 0 for d in documents if d is not None}
     assert len(chunk_counts) == DOCUMENTS and all(chunk_counts.values())
 
@@ -155,7 +155,7 @@ async def wait_until_done(
 ) -> list[FileProcessingTask]:
     deadline = time.monotonic() + timeout
     while True:
-        found = [await asyncio.to_thread(tasks.get_task, engine, task_id) for task_id in task_ids]
+        found = [await asyncio.to_thread(records.get_task, engine, task_id) for task_id in task_ids]
         rows = [row for row in found if row is not None]
         assert len(rows) == len(task_ids)
         if all(row.status.is_terminal for row in rows):

@@ -27,9 +27,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from core import tasks
-from core.embeddings import Embedder
-from core.models import ProcessingState, ProcessingStatus
+from core.ingestion import records
+from core.ingestion.tables import ProcessingState, ProcessingStatus
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import api_client, upload, wait_for_status
 from workflows.contracts import PROGRESS_QUERY, WORKFLOW_NAME, IngestInput, Progress, Status
@@ -49,7 +49,7 @@ class FinalRecordGate:
         self.attempts = 0
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        real = tasks.record_progress
+        real = records.record_progress
 
         def gated(engine: Any, task_id: str, progress: Progress, **kwargs: Any) -> None:
             if progress.status == Status.COMPLETED:
@@ -60,7 +60,7 @@ class FinalRecordGate:
                     raise ConnectionError("database connection lost (simulated)")
             real(engine, task_id, progress, **kwargs)
 
-        monkeypatch.setattr(tasks, "record_progress", gated)
+        monkeypatch.setattr(records, "record_progress", gated)
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ async def test_a_cancel_during_the_final_record_ends_completed_everywhere(
         assert final["progress_percentage"] == 100.0
         assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
         assert gate.attempts == 2  # the failed write was retried
-        row = tasks.get_task(services(client).resources.engine, task_id)
+        row = records.get_task(services(client).resources.engine, task_id)
         assert row is not None and row.status == ProcessingStatus.COMPLETED
         document = (await client.get(f"/docs/{accepted['document_id']}")).json()["data"]
         assert document["status"] == "ready"
@@ -177,14 +177,14 @@ async def test_a_row_whose_workflow_closed_is_repaired_by_the_status_view(
             # Cancelled: the workflow closes CANCELED and the row still says queued.
             await handle.cancel()
             await wait_for_events(handle, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED)
-            row = tasks.get_task(engine, task_id)
+            row = records.get_task(engine, task_id)
             assert row is not None and row.state == ProcessingState.QUEUED
 
             final, _ = await wait_for_status(client, task_id, timeout=10)
             assert final["status"] == "cancelled"
-            row = tasks.get_task(engine, task_id)
+            row = records.get_task(engine, task_id)
             assert row is not None and row.status == ProcessingStatus.CANCELLED
-            document = tasks.get_document(engine, accepted["document_id"])
+            document = records.get_document(engine, accepted["document_id"])
             assert document is not None and document.status.value == "cancelled"
             assert not (settings.uploads_dir / document.stored_name).exists()
             again = await client.post(f"/docs/processing/{task_id}/cancel")

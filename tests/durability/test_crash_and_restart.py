@@ -34,14 +34,15 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from core import tasks
-from core.embeddings import Embedder
-from core.ingestion import IngestionService
-from core.models import ProcessingStatus
+from core.ingestion import records
+from core.ingestion.service import IngestionService
+from core.ingestion.tables import ProcessingStatus
+from core.ingestion.uploads import store_local_copy
 from core.runtime import Resources, open_resources
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from core.temporal import connect_temporal
-from core.uploads import store_local_copy
+from tests.helpers import free_port, wait_for_workflow_status
 from worker import ACTIVITY_THREADS, build_worker
 from workflows.contracts import PROGRESS_QUERY, Activity, Progress, Status, Step
 
@@ -121,7 +122,7 @@ async def test_a_killed_worker_is_replaced_and_no_chunk_is_lost_or_doubled(
         # Every worker is gone: the test process may open Qdrant now.
         assert final.chunk_count is not None and final.chunk_count > 4 * BATCH
         assert resources.vectors.count(started.task.document_id) == final.chunk_count
-        row = tasks.get_task(resources.engine, started.task.id)
+        row = records.get_task(resources.engine, started.task.id)
         assert row is not None and row.status == ProcessingStatus.COMPLETED
         assert row.chunks_embedded == final.chunk_count
 
@@ -175,11 +176,13 @@ async def test_a_server_restart_loses_no_progress(
 
             final = await wait_for_progress(handle, ended, timeout=120)
             assert final.status == Status.COMPLETED, final
-            assert await wait_for_status(handle, WorkflowExecutionStatus.COMPLETED, timeout=30)
+            assert await wait_for_workflow_status(
+                handle, WorkflowExecutionStatus.COMPLETED, timeout=30
+            )
 
         assert final.chunk_count is not None and final.chunk_count > 4 * BATCH
         assert resources.vectors.count(started.task.document_id) == final.chunk_count
-        row = tasks.get_task(resources.engine, started.task.id)
+        row = records.get_task(resources.engine, started.task.id)
         assert row is not None and row.status == ProcessingStatus.COMPLETED
     finally:
         resources.close()
@@ -347,18 +350,6 @@ async def wait_until_vectorize_heartbeats(
     raise AssertionError("no vectorize batch started heartbeating")
 
 
-async def wait_for_status(
-    handle: WorkflowHandle[Any, Any], status: WorkflowExecutionStatus, *, timeout: float
-) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(RPCError):
-            if (await handle.describe()).status == status:
-                return True
-        await asyncio.sleep(0.2)
-    return False
-
-
 def activity_starts(history: Any) -> Iterator[tuple[str, ActivityTaskStartedEventAttributes]]:
     """(activity type, started event) for each activity run that the history recorded."""
     names: dict[int, str] = {}
@@ -369,13 +360,6 @@ def activity_starts(history: Any) -> Iterator[tuple[str, ActivityTaskStartedEven
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = event.activity_task_started_event_attributes
             yield names[started.scheduled_event_id], started
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def port_open(port: int) -> bool:

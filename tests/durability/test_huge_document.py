@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from core import tasks
-from core.embeddings import Embedder
-from core.ingestion import IngestionService
-from core.models import ProcessingStatus
+from core.ingestion import records
+from core.ingestion.service import IngestionService
+from core.ingestion.tables import ProcessingStatus
+from core.ingestion.uploads import store_local_copy
 from core.runtime import open_resources
+from core.search.embeddings import Embedder
 from core.settings import Settings
-from core.uploads import store_local_copy
 from tests.pdfs import text_pdf
 from worker import ACTIVITY_THREADS, build_worker
 from workflows.contracts import Progress, Status
@@ -79,7 +79,7 @@ async def test_a_long_document_continues_as_new_and_keeps_one_vector_per_chunk(
         assert result.pages_extracted == result.page_count == PAGES
         assert result.chunk_count and result.chunks_embedded == result.chunk_count
         assert resources.vectors.count(started.task.document_id) == result.chunk_count
-        row = tasks.get_task(resources.engine, started.task.id)
+        row = records.get_task(resources.engine, started.task.id)
         assert row is not None and row.status == ProcessingStatus.COMPLETED
         # 30 extract batches and the vectorize batches need far more than one limit's worth.
         assert len(lengths) >= 3, lengths

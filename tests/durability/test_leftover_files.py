@@ -5,7 +5,7 @@
 * a start that fails after the upload was received (here: the database refuses the rows)
   leaves no file in uploads/.
 
-The sweep of files that no row owns is tested in tests/core/test_sweeper.py. Temporal, the
+The sweep of files that no row owns is tested in tests/core/ingestion/test_sweeper.py. Temporal, the
 worker, pypdf, MiniLM and Qdrant local mode are real; the vectorize step is held (with
 heartbeats, as a long batch would) so that the cancel lands while it runs.
 """
@@ -25,11 +25,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from temporalio import activity
 
-from core import tasks
-from core.embeddings import Embedder
+from core.ingestion import records
+from core.ingestion.uploads import store_local_copy
+from core.search.embeddings import Embedder
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.uploads import store_local_copy
-from core.vectorstore import VectorStore
 from tests.helpers import api_client, upload, wait_for_status
 
 
@@ -68,7 +68,7 @@ async def test_a_cancelled_document_keeps_no_files_and_can_be_uploaded_again(
     async with api_client(settings, embedder) as client:
         accepted = (await upload(client, corpus / "pdflatex-4-pages.pdf")).json()
         assert await asyncio.to_thread(hold.held.wait, 120), "vectorize never started"
-        document = tasks.get_document(services(client).resources.engine, accepted["document_id"])
+        document = records.get_document(services(client).resources.engine, accepted["document_id"])
         assert document is not None
         upload_file = settings.uploads_dir / document.stored_name
         artifacts = settings.artifacts_dir / document.id

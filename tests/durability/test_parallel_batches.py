@@ -29,11 +29,11 @@ from temporalio.api.history.v1 import ActivityTaskStartedEventAttributes
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from core.ingestion import IngestionService
+from core.ingestion.service import IngestionService
+from core.ingestion.uploads import store_local_copy
 from core.runtime import open_resources
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.uploads import store_local_copy
-from core.vectorstore import VectorStore
 from tests.helpers import load_worker_healthcheck
 from tests.postgres import PostgresCluster
 from tests.processes import REPO, service_env

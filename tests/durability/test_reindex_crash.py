@@ -17,11 +17,11 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from core.ingestion import IngestionService
+from core.ingestion.service import IngestionService
+from core.ingestion.uploads import store_local_copy
 from core.runtime import open_resources
 from core.search.index_versions import IndexSpec
 from core.settings import Settings
-from core.uploads import store_local_copy
 from tests.durability.test_crash_and_restart import (
     THESIS,
     WorkerProcesses,

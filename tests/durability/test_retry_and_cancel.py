@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import Outage, api_client, upload, wait_for_status
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import Outage, api_client, upload, wait_for_status
 from worker import ACTIVITY_THREADS, build_worker

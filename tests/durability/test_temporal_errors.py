@@ -17,9 +17,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from core import tasks
-from core.embeddings import Embedder
-from core.models import Document, FileProcessingTask
+from core.ingestion import records
+from core.ingestion.tables import Document, FileProcessingTask
+from core.search.embeddings import Embedder
 from core.settings import Settings
 
 
@@ -35,7 +35,7 @@ def _orphan_rows(app: FastAPI) -> tuple[Document, FileProcessingTask]:
     engine = app.state.services.resources.engine
     document = Document(filename="a.pdf", stored_name="a.pdf", size_bytes=1, sha256="0" * 64)
     task = FileProcessingTask(document_id=document.id, workflow_id=f"ingest-{document.id}")
-    tasks.create_document_and_task(engine, document=document, task=task)
+    records.create_document_and_task(engine, document=document, task=task)
     return document, task
 
 
@@ -99,5 +99,5 @@ async def test_with_the_workflow_service_down_cancel_and_delete_are_503(
             deleted = await client.delete(f"/docs/{document.id}")
             _assert_error(deleted, 503, "temporal_unavailable")
             # Nothing was removed under a workflow that may still be running.
-            assert tasks.get_document(engine, document.id) is not None
-            assert tasks.get_task(engine, task.id) is not None
+            assert records.get_document(engine, document.id) is not None
+            assert records.get_task(engine, task.id) is not None

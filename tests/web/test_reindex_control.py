@@ -8,7 +8,7 @@ from pathlib import Path
 from playwright.async_api import BrowserContext, expect
 from temporalio.testing import WorkflowEnvironment
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from tests.servers import live_api
 from tests.web.conftest import SLOW_MS, open_page, page_errors
 

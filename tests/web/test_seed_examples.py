@@ -26,7 +26,7 @@ import pytest_asyncio
 from playwright.async_api import BrowserContext, ConsoleMessage, Page
 from temporalio.testing import WorkflowEnvironment
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from tests.servers import LiveApi, live_api
 from tests.web.conftest import SLOW_MS
 

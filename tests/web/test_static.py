@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from core.embeddings import Embedder
+from core.search.embeddings import Embedder
 from core.settings import Settings
 from tests.helpers import api_client
 from tests.servers import LiveApi

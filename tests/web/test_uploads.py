@@ -11,7 +11,7 @@ from typing import Any
 
 from playwright.async_api import BrowserContext, Page, expect
 
-from core.extraction import Format
+from core.ingestion.extraction import Format
 from tests.conftest import REPO
 from tests.helpers import Outage
 from tests.servers import LiveApi

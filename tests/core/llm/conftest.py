@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.helpers import free_port
+
 # How the fake server answers a chat request; tests pick one per case.
 MODES = {
     "ok",  # every piece, then the protocol's end marker
@@ -184,13 +186,6 @@ async def _ending(server: FakeServer, *, ollama: bool) -> AsyncIterator[str]:
         await asyncio.sleep(30)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def _fake_server_process() -> Iterator[FakeServer]:
     server_state = FakeServer()
@@ -225,4 +220,4 @@ def fake_server(_fake_server_process: FakeServer) -> FakeServer:
 @pytest.fixture
 def dead_url() -> str:
     """A URL on which nothing listens, so connecting is refused."""
-    return f"http://127.0.0.1:{_free_port()}"
+    return f"http://127.0.0.1:{free_port()}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.embeddings import Embedder
 from core.search.embedding_cache import EmbeddingCache, index_version_key, text_hash
+from core.search.embeddings import Embedder
 from core.search.model_identity import ModelIdentity
 
 

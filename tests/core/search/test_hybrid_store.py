@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.embeddings import Embedder
-from core.storage import Chunk
-from core.vectorstore import RETRIEVALS, Retrieval, SearchHit, VectorStore
+from core.search.embeddings import Embedder
+from core.search.vectorstore import RETRIEVALS, Retrieval, SearchHit, VectorStore
+from core.texts import Chunk
 
 # Real texts: the openings of two public-domain Japanese novels (Dazai, 走れメロス; Natsume,
 # 吾輩は猫である), a German and an English paragraph.

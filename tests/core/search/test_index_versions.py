@@ -16,9 +16,9 @@ from core.search.index_versions import (
     alias_name,
 )
 from core.search.model_identity import ModelIdentity
+from core.search.vectorstore import VectorStore
 from core.settings import Settings
-from core.storage import Chunk
-from core.vectorstore import VectorStore
+from core.texts import Chunk
 
 BASE = "docchat_chunks"
 SPEC = IndexSpec("all-MiniLM-L6-v2", 384, "float32", 128, 32)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient, models
 
-from core.embeddings import Embedder
 from core.search import layout
+from core.search.embeddings import Embedder
 from core.search.model_identity import EmbeddingModelMismatchError, ModelIdentity
-from core.storage import Chunk
-from core.vectorstore import VectorStore, point_id
+from core.search.vectorstore import VectorStore, point_id
+from core.texts import Chunk
 from tests.core.search.test_hybrid_store import ENGLISH, FILLER, GERMAN
 
 

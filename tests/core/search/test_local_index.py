@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from qdrant_client import models
 
-from core.chunking import TokenChunker
-from core.embeddings import Embedder
-from core.pdf import extract_pages
+from core.ingestion.chunking import TokenChunker
+from core.ingestion.extraction.pdf import extract_pages
 from core.search import RETRIEVALS, layout
+from core.search.embeddings import Embedder
 from core.search.keywords import keyword_vector
-from core.storage import Chunk
-from core.vectorstore import VectorStore, point_id
+from core.search.vectorstore import VectorStore, point_id
+from core.texts import Chunk
 
 GERMAN_PDF = Path("/work/shared/corpus/GeoTopo-komprimiert.pdf")
 ENGLISH_PDF = Path("/work/shared/corpus/pdflatex-4-pages.pdf")

@@ -1,0 +1,159 @@
+"""OCR with the real Tesseract: scans as images and as PDFs, mixed PDFs (only their image
+pages recognised, counted), the modes, and the page and time caps."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+
+from core.ingestion.extraction import ExtractionLimits, Format, extract_units, inspect_document
+from core.ingestion.extraction import require_text as require_text_of
+from core.ingestion.faults import DocumentFault, FaultCode
+from tests.core.ingestion.extraction.helpers import code_of, extract_all
+
+pytestmark = pytest.mark.usefixtures("tesseract")
+
+# Sentences printed on DA-1p.png, a scanned page of a game book.
+SCANNED = "We arrived in the dead of night."
+SCANNED_LATER = "Abominations have been"
+
+
+def scan_as_pdf(formats: Path, target: Path) -> Path:
+    """DA-1p.png as a one-page PDF with no text layer: what a scanner produces."""
+    with Image.open(formats / "DA-1p.png") as image:
+        image.convert("RGB").save(target, "PDF", resolution=72)
+    return target
+
+
+def test_an_image_upload_is_recognised(formats: Path, limits: ExtractionLimits) -> None:
+    units = extract_all(formats / "DA-1p.png", limits)
+    assert [(unit.label, unit.ocr) for unit in units] == [("page 1", True)]
+    assert SCANNED in units[0].text
+    assert SCANNED_LATER in units[0].text
+
+
+def test_a_tiff_frame_and_a_jpeg_of_the_same_scan_agree(
+    formats: Path, limits: ExtractionLimits
+) -> None:
+    found = {}
+    for name, expected in [
+        ("layout-parser-paper-fast.tiff", Format.TIFF),
+        ("layout-parser-paper-fast.jpg", Format.JPEG),
+    ]:
+        assert inspect_document(formats / name, limits).format is expected
+        units = extract_all(formats / name, limits)
+        assert [(unit.label, unit.ocr) for unit in units] == [("page 1", True)]
+        found[expected] = units[0].text
+    for text in found.values():
+        assert "LayoutParser: A Unified Toolkit" in text
+
+
+def test_a_scanned_pdf_is_recognised_page_by_page(
+    formats: Path, tmp_path: Path, limits: ExtractionLimits
+) -> None:
+    path = scan_as_pdf(formats, tmp_path / "scan.pdf")
+    assert PdfReader(path).pages[0].extract_text().strip() == ""
+    units = extract_all(path, limits)
+    assert [(unit.label, unit.ocr) for unit in units] == [("page 1", True)]
+    assert SCANNED in units[0].text
+    require_text_of(units, Format.PDF)
+
+
+def test_a_mixed_pdf_recognises_only_its_image_pages(
+    formats: Path, corpus: Path, tmp_path: Path, limits: ExtractionLimits
+) -> None:
+    scan = PdfReader(scan_as_pdf(formats, tmp_path / "scan.pdf"))
+    text = PdfReader(corpus / "pdflatex-4-pages.pdf")
+    writer = PdfWriter()
+    for page in (text.pages[0], scan.pages[0], text.pages[1]):
+        writer.add_page(page)
+    mixed = tmp_path / "mixed.pdf"
+    with mixed.open("wb") as handle:
+        writer.write(handle)
+    units = extract_all(mixed, limits)
+    assert [unit.ocr for unit in units] == [False, True, False]
+    assert sum(unit.ocr for unit in units) == 1
+    assert SCANNED in units[1].text
+    assert units[0].text == text.pages[0].extract_text()
+
+
+def test_image_only_corpus_pdf_is_recognised_and_still_has_no_text(
+    corpus: Path, limits: ExtractionLimits
+) -> None:
+    # imagemagick-images.pdf: six 4-point pages, each a 16x16 pixel smiley and an invisible
+    # "Background" label. Every page goes to OCR; there is no text on them to find.
+    path = corpus / "imagemagick-images.pdf"
+    units = extract_all(path, limits)
+    assert len(units) == 6 and all(unit.ocr for unit in units)
+    with pytest.raises(DocumentFault) as caught:
+        require_text_of(units, Format.PDF)
+    assert caught.value.code is FaultCode.NO_EXTRACTABLE_TEXT
+
+
+def test_an_image_with_no_text_fails_typed(tmp_path: Path, limits: ExtractionLimits) -> None:
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (600, 400), "white").save(blank)
+    units = extract_all(blank, limits)
+    with pytest.raises(DocumentFault) as caught:
+        require_text_of(units, Format.PNG)
+    assert caught.value.code is FaultCode.NO_EXTRACTABLE_TEXT
+
+
+def test_ocr_off(formats: Path, tmp_path: Path, limits: ExtractionLimits) -> None:
+    off = replace(limits, ocr="off")
+    assert code_of(formats / "DA-1p.png", off) is FaultCode.NO_EXTRACTABLE_TEXT
+    units = extract_all(scan_as_pdf(formats, tmp_path / "scan.pdf"), off)
+    assert [unit.ocr for unit in units] == [False]
+    with pytest.raises(DocumentFault):
+        require_text_of(units, Format.PDF)
+
+
+def test_ocr_force_recognises_text_pages_too(corpus: Path, limits: ExtractionLimits) -> None:
+    forced = replace(limits, ocr="force")
+    units = list(extract_units(corpus / "minimal-document.pdf", 1, 1, forced))
+    assert units[0].ocr
+    layer = PdfReader(corpus / "minimal-document.pdf").pages[0].extract_text()
+    first_words = " ".join(layer.split()[:3])
+    assert first_words in " ".join(units[0].text.split())
+
+
+def test_ocr_page_cap(formats: Path, tmp_path: Path, limits: ExtractionLimits) -> None:
+    scan = PdfReader(scan_as_pdf(formats, tmp_path / "scan.pdf"))
+    writer = PdfWriter()
+    for _ in range(3):
+        writer.add_page(scan.pages[0])
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    three = tmp_path / "three.pdf"
+    three.write_bytes(buffer.getvalue())
+    capped = replace(limits, ocr_max_pages=2)
+    # The third page is refused before it is rendered; batches pass what earlier ones used.
+    assert code_of(three, capped) is FaultCode.OCR_LIMIT_EXCEEDED
+    with pytest.raises(DocumentFault) as caught:
+        list(extract_units(three, 3, 3, capped, ocr_pages_before=2))
+    assert caught.value.code is FaultCode.OCR_LIMIT_EXCEEDED
+    forced = replace(capped, ocr="force")
+    assert code_of(three, forced) is FaultCode.OCR_LIMIT_EXCEEDED
+
+
+def test_ocr_time_cap(formats: Path, limits: ExtractionLimits) -> None:
+    hurried = replace(limits, ocr_page_timeout_seconds=0.05)
+    with pytest.raises(DocumentFault) as caught:
+        extract_all(formats / "DA-1p.png", hurried)
+    fault = caught.value
+    assert fault.code is FaultCode.OCR_LIMIT_EXCEEDED
+    assert "per-page limit" in fault.message
+
+
+def test_languages_are_the_configured_ones_tesseract_has() -> None:
+    from core.ingestion.extraction import ocr
+
+    assert {"eng", "deu", "jpn"} <= ocr.installed_languages()
+    assert ocr.languages(ExtractionLimits()) == "eng+deu+jpn"
+    missing = replace(ExtractionLimits(), ocr_languages="eng+xyz")
+    assert ocr.languages(missing) == "eng"
