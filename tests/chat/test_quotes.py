@@ -228,3 +228,19 @@ def test_only_the_likeliest_candidates_are_embedded(embedder: Embedder) -> None:
     best = best_quotes("What is the area of Finland in km2?", [*many, *hits()], embed)[0]
     assert asked == [MAX_EMBEDDED + 1], "the question and at most MAX_EMBEDDED candidates"
     assert "Finland 5.5 338,424" in best.text
+
+
+def test_a_second_quote_never_repeats_a_sentence_of_the_first(embedder: Embedder) -> None:
+    # GeoTopo-komprimiert.pdf page 29: the heading joins the first example, which the second
+    # example's passage would otherwise take in again.
+    text = (
+        "26 2.1. TOPOLOGISCHE MANNIGFALTIGKEITEN\nBeispiel 20 (Mannigfaltigkeiten)\n1) Jede oﬀene "
+        "Teilmenge U ⊆ Rn ist eine n-dimensionale Mannigfaltigkeit mit einem\nAtlas aus einer "
+        "Karte.\n2) Cn ist eine 2n-dimensionale Mannigfaltigkeit mit einem Atlas aus einer Karte:"
+    )
+    question = (
+        "Wann heißt ein topologischer Raum eine n-dimensionale Mannigfaltigkeit? Karte und Atlas"
+    )
+    quotes = best_quotes(question, [hit(text, 29)], embedder.embed)
+    parts = [part for quote in quotes for part in sentences(quote.text)]
+    assert len(parts) == len(set(parts)), [quote.text for quote in quotes]
