@@ -379,6 +379,8 @@ def widened(
             continue
         if TABLE_ROW in units[index] or TABLE_ROW in candidate.text:
             continue  # a table row is its own answer; the next row is another country
+        if _shared_sentence(units[index], candidate.text):
+            continue  # a question joined to its answer overlaps the answer's own unit
         if len(units[index]) + len(candidate.text) + 1 > MAX_QUOTE_CHARS:
             continue
         neighbour = score_of.get(units[index].casefold(), 0.0)
@@ -389,6 +391,11 @@ def widened(
     index = best[1]
     text = f"{units[index]} {candidate.text}" if index < at else f"{candidate.text} {units[index]}"
     return text, {(candidate.source, at), (candidate.source, index)}
+
+
+def _shared_sentence(a: str, b: str) -> bool:
+    split = _SENTENCE_END.split
+    return bool({p.casefold() for p in split(a)} & {p.casefold() for p in split(b)})
 
 
 def _overlapping(a: str, b: str) -> bool:

@@ -244,3 +244,10 @@ def test_a_second_quote_never_repeats_a_sentence_of_the_first(embedder: Embedder
     quotes = best_quotes(question, [hit(text, 29)], embedder.embed)
     parts = [part for quote in quotes for part in sentences(quote.text)]
     assert len(parts) == len(set(parts)), [quote.text for quote in quotes]
+
+
+def test_a_quote_never_repeats_a_sentence(embedder: Embedder) -> None:
+    question = 'Is there a difference between this text and some nonsense like "Huardest gefburn"?'
+    best = best_quotes(question, [hit(ANSWERS, 3, "pdflatex-outline.pdf")], embedder.embed)[0]
+    parts = [part.casefold() for part in sentences(best.text)]
+    assert "not at all!" in best.text and len(parts) == len(set(parts)), best.text
