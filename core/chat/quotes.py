@@ -30,12 +30,48 @@ COLUMN_CELL_CHARS = 20
 MAX_QUOTE_CHARS = 400  # a sentence longer than this is cut at a word, with an ellipsis
 # Below this best score the passage is shown but the answer says it may not be the answer.
 HIGH_CONFIDENCE = 0.5
+# A heading, caption or index line ("Beispiel 25 (Lie-Gruppen)", "Abbildung 1.2: …",
+# "Eulersche Polyederformel, 38") shares the question's words without stating anything: it
+# counts for this share of its score. So does a sentence that asks rather than answers.
+FRAGMENT_FACTOR = 0.7
+ASKING_FACTOR = 0.6
+FRAGMENT_WORDS = 8
+HEADING_WORDS = 6
+HEADING_FOLLOWERS = 3  # a heading is quoted with the sentence it heads, up to this many units
+# A definition question ("Was ist ein Knoten?") wants the sentence that defines ("… heißt
+# Knoten."), not one that uses the word: a defining sentence gains this much.
+DEFINITION_BONUS = 0.08
+# An inflected form ("German" for "Germany") is weaker evidence than the word itself.
+STEM_MATCH_WEIGHT = 0.4
+# The second quote, when it is not nearly as good, still joins when it holds question words
+# the first lacks (a question asking two things) and scores at least this share of the best.
+COVERING_QUOTE_RATIO = 0.55
+COVERING_SHARE = 0.2
+# At most this many candidates are embedded per question (see score_candidates).
+MAX_EMBEDDED = 32
+# A quote takes in the sentence next to it when that one scores at least this share of it.
+NEIGHBOUR_RATIO = 0.5
+
+TABLE_ROW = " … "  # between a table's header row and the row quoted under it
 
 Embed = Callable[[Sequence[str]], list[list[float]]]
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[\w][\w.\-/:]*[\w]|\w", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-ZÄÖÜ0-9])")
+_CAPTION = re.compile(r"^(abbildung|abb\.|figure|fig\.|table|tabelle|tab\.)\s*\d", re.IGNORECASE)
+_INDEX_ENTRY = re.compile(r",\s*\d+$")  # "Eulersche Polyederformel, 38"
+_DEFINITION_QUESTION = re.compile(
+    r"^\s*(was|what|who)\s+(ist|sind|is|are)\b|was versteht man|wie (ist|sind|wird|werden)\b"
+    r".*\bdefiniert|\bwann (heißt|heißen|nennt|ist|sind)\b|\bhow is\b.*\bdefined|"
+    r"\bwhat does\b.*\bmean|\bdefin(e|ition)\b|\bwhen is\b.*\bcalled",
+    re.IGNORECASE,
+)
+_DEFINING = re.compile(
+    r"\b(heißt|heißen|hei(ss|ß)t|nennt man|nennen wir|bezeichnet|definiert|is called|are called"
+    r"|is defined|are defined|we call|refers to|is said to be)\b|:=",
+    re.IGNORECASE,
+)
 _STOPWORDS = frozenset(
     """
     a an and are as at be by can do does did for from has have how i in is it its of on or
@@ -74,6 +110,10 @@ class Candidate:
     text: str
     source: int
     hit: SearchHit
+    # Where it stands among its chunk's units, and those units: a quote may take in the one
+    # before or after it ("r heißt Retraktion …" before "A heißt Deformationsretrakt …").
+    position: int = 0
+    units: tuple[str, ...] = ()
 
 
 def sentences(text: str) -> list[str]:
@@ -119,12 +159,15 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
     found: list[Candidate] = []
     for number, hit in enumerate(hits, start=1):
         # A chunk with no sentence of its own (a formula, a run of numbers) is one unit.
-        for sentence in with_answers(with_headers(sentences(hit.text) or _whole(hit.text))):
+        units = tuple(
+            with_headings(with_answers(with_headers(sentences(hit.text) or _whole(hit.text))))
+        )
+        for position, sentence in enumerate(units):
             key = sentence.casefold()
             if key in seen:  # overlapping chunks repeat sentences; keep the first source's
                 continue
             seen.add(key)
-            found.append(Candidate(text=sentence, source=number, hit=hit))
+            found.append(Candidate(sentence, number, hit, position=position, units=units))
     return found
 
 
@@ -134,6 +177,35 @@ def with_answers(units: Sequence[str]) -> list[str]:
         f"{unit} {units[index + 1]}" if unit.endswith("?") and index + 1 < len(units) else unit
         for index, unit in enumerate(units)
     ]
+
+
+def with_headings(units: Sequence[str]) -> list[str]:
+    """A heading is quoted with the statement it heads, a unit ending in a colon with what
+    follows it: "Satz 2.1 (Eulersche Polyederformel) Sei P … gilt: … Dann ist χ(∂P ) = 2."
+
+    A heading alone names the topic the question asks about and so scores high, but says
+    nothing; joined to the sentence after it, it is an answer. A heading that no full sentence
+    follows within a few units (a caption, a run of labels) stays alone.
+    """
+    out: list[str] = []
+    for index, unit in enumerate(units):
+        if not (_heading(unit) or unit.endswith(":")):
+            out.append(unit)
+            continue
+        joined = unit
+        for follower in units[index + 1 : index + 1 + HEADING_FOLLOWERS]:
+            if len(joined) + len(follower) + 1 > MAX_QUOTE_CHARS:
+                break
+            joined = f"{joined} {follower}"
+            if follower.endswith((".", "!", "?")):
+                out.append(joined)
+                break
+        else:
+            out.append(unit)
+            continue
+        if joined == unit or not joined.endswith((".", "!", "?")):
+            out.append(unit)
+    return out
 
 
 def with_headers(units: Sequence[str]) -> list[str]:
@@ -147,7 +219,7 @@ def with_headers(units: Sequence[str]) -> list[str]:
     for unit in units:
         numbers = sum(1 for word in unit.split() if _NUMBER.fullmatch(word.strip(",;()")))
         if numbers >= 2 and header is not None:
-            out.append(f"{header} … {unit}")
+            out.append(f"{header}{TABLE_ROW}{unit}")
             continue
         out.append(unit)
         if numbers == 0 and len(unit.split()) >= 3 and not _ends_sentence(unit):
@@ -173,68 +245,184 @@ def word_weight(word: str) -> float:
     return 1.5 if len(word) >= 8 else 1.0
 
 
-def keyword_overlap(question: str, sentence: str) -> float:
+def keyword_overlap(question: str, sentence: str, *, besides: str = "") -> float:
     """The weighted share of the question's content words found in the sentence (0..1).
 
-    A word matches exactly, or by a shared start of at least 5 letters, so inflected forms
-    count ("hausdorffsch" for "Hausdorff", "populations" for "population").
+    A word matches exactly, or (for less) by a shared start of at least 5 letters, so
+    inflected forms count ("hausdorffsch" for "Hausdorff", "populations" for "population").
+    With ``besides``, only words that text lacks count: what the sentence adds to it.
     """
     asked = set(content_words(question))
     if not asked:
         return 0.0
     present = set(words(sentence))
+    known = set(words(besides))
     total = sum(word_weight(w) for w in asked)
-    found = sum(word_weight(w) for w in asked if matches(w, present))
+    found = sum(
+        word_weight(w) * match_strength(w, present) for w in asked if not match_strength(w, known)
+    )
     return found / total
+
+
+def shape_factor(text: str) -> float:
+    """How much of its score a unit keeps for its shape: 1 for a statement, less for a
+    heading, caption or index line, and for a sentence that asks a question."""
+    if text.endswith("?"):
+        return ASKING_FACTOR
+    if _CAPTION.match(text) or _INDEX_ENTRY.search(text):
+        return FRAGMENT_FACTOR
+    if not _ends_sentence(text) and len(text.split()) < FRAGMENT_WORDS and TABLE_ROW not in text:
+        return FRAGMENT_FACTOR
+    return 1.0
+
+
+def definition_bonus(question: str, text: str) -> float:
+    """What a defining sentence gains when the question asks what something is."""
+    if _DEFINITION_QUESTION.search(question) and _DEFINING.search(text):
+        return DEFINITION_BONUS
+    return 0.0
 
 
 def score_candidates(
     question: str, found: Sequence[Candidate], embed: Embed
 ) -> list[tuple[float, Candidate]]:
-    """Every candidate with its score, best first."""
+    """Every candidate with its score, best first.
+
+    Embedding is most of the time before an answer's first words, so only the
+    ``MAX_EMBEDDED`` candidates that could score best on their words and shape are embedded
+    (a sentence sharing none of the question's words rarely wins on meaning alone); the rest
+    score on their words only.
+    """
     if not found:
         return []
-    vectors = embed([question, *(c.text for c in found)])
-    asked = vectors[0]
-    scored = [
+    words_part = [
         (
-            MEANING_WEIGHT * max(0.0, _cosine(asked, vector))
-            + WORDS_WEIGHT * keyword_overlap(question, candidate.text),
-            candidate,
+            WORDS_WEIGHT * keyword_overlap(question, c.text) + definition_bonus(question, c.text),
+            shape_factor(c.text),
         )
-        for vector, candidate in zip(vectors[1:], found, strict=True)
+        for c in found
+    ]
+    ceiling = sorted(
+        range(len(found)),
+        key=lambda i: (MEANING_WEIGHT + words_part[i][0]) * words_part[i][1],
+        reverse=True,
+    )
+    embedded = sorted(ceiling[:MAX_EMBEDDED])
+    vectors = embed([question, *(found[i].text for i in embedded)])
+    meaning = dict.fromkeys(range(len(found)), 0.0)
+    for index, vector in zip(embedded, vectors[1:], strict=True):
+        meaning[index] = MEANING_WEIGHT * max(0.0, _cosine(vectors[0], vector))
+    scored = [
+        ((meaning[i] + words_part[i][0]) * words_part[i][1], candidate)
+        for i, candidate in enumerate(found)
     ]
     scored.sort(key=lambda pair: pair[0], reverse=True)
     return scored
 
 
 def best_quotes(question: str, hits: Sequence[SearchHit], embed: Embed) -> list[Quote]:
-    """The one or two sentences to lead the answer with, best first (empty without hits)."""
+    """The one or two passages to lead the answer with, best first (empty without hits)."""
     scored = score_candidates(question, candidates(hits), embed)
     if not scored:
         return []
-    best = scored[0][0]
-    chosen = [pair for pair in scored[:MAX_QUOTES] if pair[0] >= best * SECOND_QUOTE_RATIO]
+    score_of = {candidate.text.casefold(): score for score, candidate in scored}
     return [
         Quote(
-            text=_clip(candidate.text),
+            text=_clip(text),
             source=candidate.source,
             page=candidate.hit.page,
             filename=candidate.hit.filename,
             score=round(score, 4),
         )
-        for score, candidate in chosen
+        for score, candidate, text in choose(question, scored, score_of)
     ]
+
+
+def choose(
+    question: str,
+    scored: Sequence[tuple[float, Candidate]],
+    score_of: dict[str, float],
+) -> list[tuple[float, Candidate, str]]:
+    """The best candidate, and a second one that nearly matches it, or that holds what the
+    question asks and the first does not ("Was ist eine Retraktion, und wann nennt man …");
+    each with the neighbouring sentence that belongs to it (``widened``)."""
+    best_score, best = scored[0]
+    first, taken = widened(best, best_score, score_of)
+    chosen = [(best_score, best, first)]
+    for score, candidate in scored[1:]:
+        if len(chosen) >= MAX_QUOTES or score < best_score * COVERING_QUOTE_RATIO:
+            break
+        if _overlapping(candidate.text, first):
+            continue  # the same sentence with or without its heading or neighbour
+        adds = keyword_overlap(question, candidate.text, besides=first)
+        if score >= best_score * SECOND_QUOTE_RATIO or adds >= COVERING_SHARE:
+            text, units = widened(candidate, score, score_of)
+            if units & taken:  # its neighbour is in the first quote: quote it alone
+                text, units = candidate.text, {(candidate.source, candidate.position)}
+            chosen.append((score, candidate, text))
+            taken |= units
+    return chosen
+
+
+def widened(
+    candidate: Candidate, score: float, score_of: dict[str, float]
+) -> tuple[str, set[tuple[int, int]]]:
+    """The candidate with the sentence before or after it in its chunk, whichever scores
+    better, when that one scores at least ``NEIGHBOUR_RATIO`` of it: a sentence often needs
+    its neighbour ("Es gibt stetige, surjektive Abbildungen …" – "Ein Beispiel ist die …
+    Hilbert-Kurve."), and the passage stays verbatim. Also the (source, position) of each
+    unit it holds."""
+    units, at = candidate.units, candidate.position
+    best: tuple[float, int] | None = None
+    for index in (at - 1, at + 1):
+        if not 0 <= index < len(units) or _overlapping(units[index], candidate.text):
+            continue
+        if TABLE_ROW in units[index] or TABLE_ROW in candidate.text:
+            continue  # a table row is its own answer; the next row is another country
+        if _shared_sentence(units[index], candidate.text):
+            continue  # a question joined to its answer overlaps the answer's own unit
+        if len(units[index]) + len(candidate.text) + 1 > MAX_QUOTE_CHARS:
+            continue
+        neighbour = score_of.get(units[index].casefold(), 0.0)
+        if neighbour >= score * NEIGHBOUR_RATIO and (best is None or neighbour > best[0]):
+            best = (neighbour, index)
+    if best is None:
+        return candidate.text, {(candidate.source, at)}
+    index = best[1]
+    text = f"{units[index]} {candidate.text}" if index < at else f"{candidate.text} {units[index]}"
+    return text, {(candidate.source, at), (candidate.source, index)}
+
+
+def _shared_sentence(a: str, b: str) -> bool:
+    split = _SENTENCE_END.split
+    return bool({p.casefold() for p in split(a)} & {p.casefold() for p in split(b)})
+
+
+def _overlapping(a: str, b: str) -> bool:
+    a, b = a.casefold(), b.casefold()
+    return a in b or b in a
 
 
 def matches(word: str, present: set[str]) -> bool:
     """``word`` is in ``present``, or an inflected form of it (numbers must match exactly)."""
+    return match_strength(word, present) > 0
+
+
+def match_strength(word: str, present: set[str]) -> float:
+    """1 when ``word`` is in ``present``, less for an inflected form of it, else 0."""
     if word in present:
-        return True
+        return 1.0
     if len(word) < 5 or word_weight(word) >= 3.0:  # numbers and identifiers match exactly
-        return False
+        return 0.0
     stem = word[:5]
-    return any(len(other) >= 5 and other[:5] == stem for other in present)
+    inflected = any(len(other) >= 5 and other[:5] == stem for other in present)
+    return STEM_MATCH_WEIGHT if inflected else 0.0
+
+
+def _heading(text: str) -> bool:
+    """A short line that ends no sentence and is no table row: a title, "Definition 20"."""
+    numbers = sum(1 for word in text.split() if _NUMBER.fullmatch(word.strip(",;()")))
+    return len(text.split()) <= HEADING_WORDS and not _ends_sentence(text) and numbers < 2
 
 
 def _abbreviated(text: str) -> bool:

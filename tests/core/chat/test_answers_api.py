@@ -252,3 +252,40 @@ async def test_nothing_relevant_never_calls_the_model_in_any_mode(live: LiveServ
         assert "could not find" in data["answer"]["content"]
         assert data["confidence"] == "none" and data["answer"]["model"] is None
     assert live.citing.calls == calls, "the model was never asked"
+
+
+async def test_every_mode_answers_over_rest_sse_and_the_socket(live: LiveServer) -> None:
+    """The same three modes on each way of asking: extractive quotes without a model; with a
+    strong model (the fake ``citing``) generative and auto both let it write the answer."""
+    question = "What is the capital of Austria?"
+    written = "Vienna is the capital of Austria [1]. It is large."
+
+    async def over_rest(session_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        response = await live.http.post(f"/chat/{session_id}/ask", json=body)
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        return {"mode": data["mode"], "model": data["answer"]["model"], **data["answer"]}
+
+    async def over_sse(session_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        return (await sse_events(live, session_id, body))[-1]
+
+    async def over_socket(session_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        async with live.ws(session_id) as ws:
+            await receive_type(ws, "connected")
+            await ws.send(json.dumps({"type": "chat_message", **body}))
+            return (await receive_answer(ws))[-1]
+
+    for transport in (over_rest, over_sse, over_socket):
+        for mode in ("extractive", "generative", "auto"):
+            session_id = await live.new_session()
+            calls = live.citing.calls
+            body = {"question": question, "model": "citing", "mode": mode}
+            answer = await transport(session_id, body)
+            where = (transport.__name__, mode)
+            assert answer["mode"] == mode, where
+            if mode == "extractive":
+                assert answer["model"] is None and live.citing.calls == calls, where
+                assert answer["content"].startswith("> ") and "Vienna" in answer["content"]
+            else:
+                assert answer["model"] == "citing" and live.citing.calls == calls + 1, where
+                assert answer["content"] == written, where
