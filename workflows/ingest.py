@@ -218,22 +218,7 @@ class IngestDocumentWorkflow:
         while not self._parallel and p.pages_extracted < page_count:
             first = p.pages_extracted + 1
             last = min(page_count, p.pages_extracted + opts.extract_pages_per_activity)
-            extracted: ExtractResult = await self._call(
-                Activity.EXTRACT,
-                ExtractInput(
-                    job.task_id,
-                    job.document_id,
-                    first,
-                    last,
-                    page_count,
-                    characters_before=self._characters_extracted,
-                    ocr_pages_before=self._ocr_pages,
-                    replacement=job.replacement,
-                ),
-                ExtractResult,
-                opts,
-                start_to_close=timedelta(minutes=10),
-            )
+            extracted = await self._extract(job, first, last, page_count, task_queue=None)
             self._characters_extracted += extracted.characters
             self._ocr_pages += extracted.ocr_pages
             p.pages_extracted = last
@@ -260,19 +245,8 @@ class IngestDocumentWorkflow:
             await self._vectorize_in_parallel(job, chunk_count)
         while not self._parallel and p.chunks_embedded < chunk_count:
             stop = min(chunk_count, p.chunks_embedded + opts.vectorize_chunks_per_activity)
-            vectorized: VectorizeResult = await self._call(
-                Activity.VECTORIZE,
-                VectorizeInput(
-                    job.task_id,
-                    job.document_id,
-                    p.chunks_embedded,
-                    stop,
-                    chunk_count,
-                    replacement=job.replacement,
-                ),
-                VectorizeResult,
-                opts,
-                start_to_close=timedelta(minutes=15),
+            vectorized = await self._vectorize(
+                job, p.chunks_embedded, stop, chunk_count, task_queue=None
             )
             p.chunks_embedded = stop
             p.chunks_reused += vectorized.reused
@@ -308,23 +282,7 @@ class IngestDocumentWorkflow:
 
         def extract(first: int, last: int) -> Callable[[], Awaitable[ExtractResult]]:
             def call() -> Awaitable[ExtractResult]:
-                return self._call(
-                    Activity.EXTRACT,
-                    ExtractInput(
-                        job.task_id,
-                        job.document_id,
-                        first,
-                        last,
-                        page_count,
-                        characters_before=self._characters_extracted,
-                        ocr_pages_before=self._ocr_pages,
-                        replacement=job.replacement,
-                    ),
-                    ExtractResult,
-                    opts,
-                    start_to_close=timedelta(minutes=10),
-                    task_queue=opts.text_task_queue,
-                )
+                return self._extract(job, first, last, page_count, task_queue=opts.text_task_queue)
 
             return call
 
@@ -358,20 +316,8 @@ class IngestDocumentWorkflow:
 
         def vectorize(start: int, stop: int) -> Callable[[], Awaitable[VectorizeResult]]:
             def call() -> Awaitable[VectorizeResult]:
-                return self._call(
-                    Activity.VECTORIZE,
-                    VectorizeInput(
-                        job.task_id,
-                        job.document_id,
-                        start,
-                        stop,
-                        chunk_count,
-                        replacement=job.replacement,
-                    ),
-                    VectorizeResult,
-                    opts,
-                    start_to_close=timedelta(minutes=15),
-                    task_queue=opts.embedding_task_queue,
+                return self._vectorize(
+                    job, start, stop, chunk_count, task_queue=opts.embedding_task_queue
                 )
 
             return call
@@ -397,6 +343,47 @@ class IngestDocumentWorkflow:
             stop=lambda: self._history_is_long(opts),
         )
         self._continue_as_new_if_long(job)
+
+    def _extract(
+        self, job: IngestInput, first: int, last: int, page_count: int, *, task_queue: str | None
+    ) -> Awaitable[ExtractResult]:
+        """One extract batch, given the counts of the batches finished so far (the caps)."""
+        return self._call(
+            Activity.EXTRACT,
+            ExtractInput(
+                job.task_id,
+                job.document_id,
+                first,
+                last,
+                page_count,
+                characters_before=self._characters_extracted,
+                ocr_pages_before=self._ocr_pages,
+                replacement=job.replacement,
+            ),
+            ExtractResult,
+            job.options,
+            start_to_close=timedelta(minutes=10),
+            task_queue=task_queue,
+        )
+
+    def _vectorize(
+        self, job: IngestInput, start: int, stop: int, chunk_count: int, *, task_queue: str | None
+    ) -> Awaitable[VectorizeResult]:
+        return self._call(
+            Activity.VECTORIZE,
+            VectorizeInput(
+                job.task_id,
+                job.document_id,
+                start,
+                stop,
+                chunk_count,
+                replacement=job.replacement,
+            ),
+            VectorizeResult,
+            job.options,
+            start_to_close=timedelta(minutes=15),
+            task_queue=task_queue,
+        )
 
     async def _call(
         self,

@@ -9,6 +9,7 @@ from api.envelope import Envelope, error_responses, ok
 from api.schemas import DocumentPublic, UploadAccepted, UploadEnvelope
 from core.ingestion.service import StartedTask
 from core.ingestion.uploads import FILE_FIELD, REPLACES_FIELD, ReceivedFile, receive_pdf
+from core.settings import Settings
 
 router = APIRouter(prefix="/docs", tags=["documents"])
 
@@ -70,12 +71,7 @@ async def upload_file_async(
     owner: PrincipalDep,
 ) -> UploadEnvelope:
     await ingestion.admit(owner=owner)  # 429 before a byte of a refused upload is stored
-    received = await receive_pdf(
-        request.stream(),
-        request.headers.get("content-type"),
-        directory=settings.uploads_dir,
-        max_bytes=settings.max_upload_bytes,
-    )
+    received = await _receive(request, settings)
     if received.replaces:
         started = await ingestion.replace(received.replaces, received, owner=owner)
     else:
@@ -90,7 +86,7 @@ async def upload_file_async(
     openapi_extra=_REPLACE_BODY,
     responses={
         200: {"model": UploadEnvelope, "description": "The document already has these bytes"},
-        **error_responses(404, 409, 415, 503),
+        **error_responses(404, 409, 415, 429, 503),
     },
     summary="Upload a new version of a document; only its changed chunks are embedded",
     description="Runs the ingestion workflow on the new file; search keeps answering from the "
@@ -105,14 +101,20 @@ async def replace_document_file(
     settings: SettingsDep,
     owner: PrincipalDep,
 ) -> UploadEnvelope:
-    received = await receive_pdf(
+    await ingestion.admit(owner=owner)  # a new version is a workflow too: the same backlog cap
+    received = await _receive(request, settings)
+    started = await ingestion.replace(document_id, received, owner=owner)
+    return _accepted(started, received, response)
+
+
+async def _receive(request: Request, settings: Settings) -> ReceivedFile:
+    """Stream the multipart upload to disk, within the size cap, its format told by its bytes."""
+    return await receive_pdf(
         request.stream(),
         request.headers.get("content-type"),
         directory=settings.uploads_dir,
         max_bytes=settings.max_upload_bytes,
     )
-    started = await ingestion.replace(document_id, received, owner=owner)
-    return _accepted(started, received, response)
 
 
 def _accepted(started: StartedTask, received: ReceivedFile, response: Response) -> UploadEnvelope:
