@@ -263,6 +263,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         print_formats(console, results["formats"])
     if results.get("replace"):
         _replace_table(console, results["replace"])
+    if results.get("fairness"):
+        _fairness_table(console, results["fairness"])
     if results.get("targets"):
         table = Table(title="Targets (issues 8, 15 and 18)")
         for column in ("target", "measured", "verdict"):
@@ -510,4 +512,24 @@ def _answers_table(console: Console, answers: dict[str, Any]) -> None:
             f"{_num(run['complete_p50_s'], 2)} / {_num(run['complete_p90_s'], 2)}",
             ", ".join(f"{k} {v}" for k, v in sorted(run["confidence"].items())),
         )
+    console.print(table)
+
+
+def _fairness_table(console: Console, fairness: dict[str, Any]) -> None:
+    if "error" in fairness:
+        console.print(f"[red]fairness: {fairness['error']}")
+        return
+    table = Table(
+        title="Fair shares: one principal's small document while another's backlog is queued",
+        caption="slowdown: its time with the backlog against its time alone (issue 20)",
+    )
+    for column in ("queued for the other", "fair shares", "alone s", "with backlog s", "slowdown"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(fairness.get("queued_for_other_principal")),
+        "on" if fairness.get("fair_shares") else "off",
+        str(fairness.get("single_alone_s")),
+        str(fairness.get("single_with_backlog_s")),
+        f"{fairness.get('slowdown')}×",
+    )
     console.print(table)
