@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from prometheus_client import REGISTRY
 
 from api.access_log import install_redaction
 from api.body_limits import RequestSizeLimit
@@ -23,7 +22,7 @@ from core.auth import Authenticator
 from core.chat.ask_limits import AskLimiter
 from core.chat.broadcasters import broadcaster_for
 from core.chat.service import ChatService
-from core.ingestion.backlog import QueueCollector
+from core.ingestion.backlog import QUEUE_METRICS
 from core.ingestion.service import IngestionService
 from core.ingestion.sweeper import start_sweeper_for
 from core.llm import ModelRegistry
@@ -97,9 +96,8 @@ def create_app(
             await chat_service.start()
             stack.push_async_callback(chat_service.stop)
             # Read per scrape: the queue from SQL, the sockets from this process's manager.
-            queue_metrics = QueueCollector(resources.engine)
-            REGISTRY.register(queue_metrics)
-            stack.callback(REGISTRY.unregister, queue_metrics)
+            QUEUE_METRICS.attach(resources.engine)
+            stack.callback(QUEUE_METRICS.detach, resources.engine)
             WEBSOCKET_CONNECTIONS.set_function(lambda: chat_service.connections.count())
             if settings.embedded_worker:
                 # Imported here: only the embedded mode pulls worker code into the API process.

@@ -6,12 +6,13 @@ same rows, so the 429 and the dashboard agree.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
@@ -63,13 +64,32 @@ def queue_snapshot(engine: Engine, *, now: datetime | None = None) -> QueueSnaps
 
 
 class QueueCollector(Collector):
-    """``docchat_ingest_queue_depth{state}`` and the oldest queued task's age, read per scrape."""
+    """``docchat_ingest_queue_depth{state}`` and the oldest queued task's age, read per scrape.
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    One per process, registered once (``QUEUE_METRICS``): an app attaches its database while
+    it serves and detaches it after. Only tests run two apps in one process; the collector
+    then reports the one attached last (registering one collector per app would refuse the
+    second app's: Prometheus names are unique per registry)."""
+
+    def __init__(self) -> None:
+        self._engines: list[Engine] = []
+        self._lock = threading.Lock()
+
+    def attach(self, engine: Engine) -> None:
+        with self._lock:
+            self._engines.append(engine)
+
+    def detach(self, engine: Engine) -> None:
+        with self._lock:
+            if engine in self._engines:
+                self._engines.remove(engine)
 
     def collect(self) -> Iterator[Metric]:
-        snapshot = queue_snapshot(self._engine)
+        with self._lock:
+            engine = self._engines[-1] if self._engines else None
+        if engine is None:
+            return
+        snapshot = queue_snapshot(engine)
         depth = GaugeMetricFamily(
             "docchat_ingest_queue_depth",
             "Unfinished ingestion tasks of all principals, by state (queued, running, retrying).",
@@ -83,3 +103,7 @@ class QueueCollector(Collector):
             "Age of the oldest task still queued (0 when none is).",
             value=snapshot.oldest_queued_age_seconds,
         )
+
+
+QUEUE_METRICS = QueueCollector()
+REGISTRY.register(QUEUE_METRICS)
