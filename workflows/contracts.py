@@ -294,6 +294,11 @@ class Progress:
     resumes: int = 0
     # Chunks whose vectors came from the embedding cache instead of the model.
     chunks_reused: int = 0
+    # Batches of the running step in flight on the parallel path, by where each starts (its
+    # heartbeats' ``StepProgress.start``); None on the one-at-a-time path. A status read
+    # counts only these batches' heartbeats: a finished batch's last heartbeat, still listed
+    # by a describe read just before, is already in the counts above.
+    running_batches: list[int] | None = None
 
     def refresh_overall(self) -> None:
         self.progress_percentage = overall_progress(

@@ -273,6 +273,7 @@ class IngestDocumentWorkflow:
         the caps on the whole document and makes the whole-document checks, as before.
         """
         p = self._progress
+        p.running_batches = []  # this step's batches only
         opts = job.options
         size = opts.extract_pages_per_activity
         batches = [
@@ -282,12 +283,14 @@ class IngestDocumentWorkflow:
 
         def extract(first: int, last: int) -> Callable[[], Awaitable[ExtractResult]]:
             def call() -> Awaitable[ExtractResult]:
+                _running(p).append(first - 1)  # its heartbeats start at the page before it
                 return self._extract(job, first, last, page_count, task_queue=opts.text_task_queue)
 
             return call
 
         def extracted(batch: tuple[int, int], result: ExtractResult) -> None:
             first, last = batch
+            _running(p).remove(first - 1)
             self._extracted_batches.add(first)
             self._finished_here += 1
             self._characters_extracted += result.characters
@@ -311,11 +314,13 @@ class IngestDocumentWorkflow:
         """Vectorize batches in a window of ``vectorize_parallel_batches``: each writes its own
         chunks' vectors (by chunk id), so they need nothing from one another."""
         p = self._progress
+        p.running_batches = []  # this step's batches only
         opts = job.options
         size = opts.vectorize_chunks_per_activity
 
         def vectorize(start: int, stop: int) -> Callable[[], Awaitable[VectorizeResult]]:
             def call() -> Awaitable[VectorizeResult]:
+                _running(p).append(start)
                 return self._vectorize(
                     job, start, stop, chunk_count, task_queue=opts.embedding_task_queue
                 )
@@ -324,6 +329,7 @@ class IngestDocumentWorkflow:
 
         def embedded(batch: tuple[int, int], result: VectorizeResult) -> None:
             start, stop = batch
+            _running(p).remove(start)
             self._embedded_batches.add(start)
             self._finished_here += 1
             p.chunks_embedded += stop - start
@@ -522,6 +528,13 @@ class IngestDocumentWorkflow:
 
 
 BatchT = TypeVar("BatchT")
+
+
+def _running(progress: Progress) -> list[int]:
+    """The in-flight batches of the running step (the parallel path always has a list)."""
+    if progress.running_batches is None:
+        progress.running_batches = []
+    return progress.running_batches
 
 
 async def _in_window(

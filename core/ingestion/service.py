@@ -724,6 +724,13 @@ def combine_step_progress(progress: Progress, reports: list[StepProgress]) -> St
     if any(r.start is None for r in current):
         return max(current, key=lambda r: r.done)
     finished = {Step.EXTRACT: progress.pages_extracted, Step.VECTORIZE: progress.chunks_embedded}
+    running = progress.running_batches
+    if running is not None and progress.current_step in finished:
+        # The heartbeats come from a describe read apart from the query: a batch the
+        # workflow already counts as finished must not be counted again.
+        current = [r for r in current if r.start in running]
+        if not current:
+            return None
     done = finished.get(progress.current_step, 0) + sum(
         max(0, r.done - (r.start or 0)) for r in current
     )

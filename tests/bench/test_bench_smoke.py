@@ -118,7 +118,7 @@ def test_rank_metrics_per_mode_language_and_kind() -> None:
 def test_shipped_questions_point_at_real_pages(corpus: Path) -> None:
     questions = load_questions()
     # Enough that one question is under 2 points of recall, few enough to check by hand.
-    assert 50 <= len(questions) <= 100
+    assert 50 <= len(questions) <= 150
     assert len({q.id for q in questions}) == len(questions)
     assert {q.language for q in questions} == {"en", "de", "ar"}
     assert {q.kind for q in questions} == {"general", "keyword"}

@@ -71,6 +71,17 @@ def test_batches_running_at_once_add_what_each_did_since_its_start() -> None:
     assert (progress.pages_extracted, progress.extraction_progress) == (57, 57.0)
 
 
+def test_a_finished_batchs_last_heartbeat_is_not_counted_twice() -> None:
+    # The query already counts batch 0-48 (finished); a describe read a moment earlier still
+    # lists its last heartbeat next to the running batch 48-96. Only the running one adds.
+    progress = running("vectorize", chunk_count=130, chunks_embedded=48, running_batches=[48])
+    reports = [StepProgress("vectorize", 48, 130, 0), StepProgress("vectorize", 60, 130, 48)]
+    assert combine_step_progress(progress, reports) == StepProgress("vectorize", 60, 130)
+    # Every batch finished: the stale heartbeats add nothing (before: 100 %, then back).
+    done = running("vectorize", chunk_count=130, chunks_embedded=130, running_batches=[])
+    assert combine_step_progress(done, [StepProgress("vectorize", 130, 130, 96)]) is None
+
+
 def test_one_batch_at_a_time_reads_as_before() -> None:
     progress = running("vectorize", chunk_count=120, chunks_embedded=64)
     combined = combine_step_progress(progress, [StepProgress("vectorize", 90, 120, 64)])
