@@ -57,7 +57,8 @@ _REPLACE_BODY = {
     openapi_extra=_MULTIPART_BODY,
     responses={
         200: {"model": UploadEnvelope, "description": "The same bytes were uploaded before"},
-        **error_responses(415, 429, 503),
+        # 404 and 409: the `replaces` field names a document that is not the caller's or busy
+        **error_responses(404, 409, 415, 429, 503),
     },
     summary="Upload a PDF; ingestion runs as a durable workflow",
     description="Answers 202 with the new task, or 200 with `duplicate: true` and the existing "

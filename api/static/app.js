@@ -401,7 +401,7 @@ async function cancelTask(row) {
 
 async function uploadFiles(files) {
   clearError();
-  await Promise.all(Array.from(files).map(uploadOne));
+  await Promise.all(Array.from(files).map((file) => uploadOne(file)));
 }
 
 async function uploadOne(file, replaces) {

@@ -32,6 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.ingestion.service import IngestionService
 from core.ingestion.uploads import store_local_copy
 from core.runtime import open_resources
+from core.search.index_versions import alias_name
 from core.search.vectorstore import VectorStore
 from core.settings import Settings
 from tests.helpers import load_worker_healthcheck
@@ -249,7 +250,8 @@ async def test_batches_spread_over_two_workers_and_a_killed_one_is_taken_over(
         url=None,
         api_key=None,
         path=tmp_path / "embedding" / "qdrant",
-        collection=settings.qdrant_collection,
+        # What search reads: the alias of the active index version (core.search.index_versions).
+        collection=alias_name(settings.qdrant_collection),
     )
     try:
         assert store.count(started.task.document_id) == progress.chunk_count

@@ -113,7 +113,7 @@ async def test_the_api_key_goes_with_every_request_and_socket(
     web: LiveApi, context: BrowserContext
 ) -> None:
     page = await open_page(context, web)
-    await page.get_by_text("Settings").click()
+    await page.get_by_text("Settings", exact=True).click()
     await page.get_by_label("API key").fill("k-1234567890abcdef")
     requests: list[Request] = []
     page.on("request", lambda request: requests.append(request))

@@ -17,9 +17,9 @@ STATUS_FIELDS = {
     "task_id", "document_id", "workflow_id", "status", "state", "current_step",
     "progress_percentage",
     "upload_progress", "extraction_progress", "chunking_progress", "vectorization_progress",
-    "page_count", "pages_extracted", "chunk_count", "chunks_embedded", "error_code",
-    "error_message", "retryable", "attempt", "last_failure", "created_at", "started_at",
-    "updated_at", "completed_at", "source",
+    "page_count", "pages_extracted", "chunk_count", "chunks_embedded", "chunks_reused",
+    "error_code", "error_message", "retryable", "attempt", "last_failure", "created_at",
+    "started_at", "updated_at", "completed_at", "source",
 }  # fmt: skip
 
 
