@@ -10,8 +10,16 @@ from dataclasses import dataclass, field
 
 REINDEX_WORKFLOW = "ReindexIndex"
 REINDEX_DOCUMENT_WORKFLOW = "ReindexDocument"
-# One re-index at a time per install: the workflow id is fixed (continue-as-new keeps it).
+# One re-index at a time per install: its workflow id is fixed (continue-as-new keeps it).
 REINDEX_WORKFLOW_ID = "reindex-index"
+
+
+def reindex_workflow_id(task_queue: str) -> str:
+    """The one re-index of a deployment. Deployments that share a Temporal namespace are told
+    apart by their task queue (as the tests' stacks are), so each gets its own."""
+    return f"{REINDEX_WORKFLOW_ID}-{task_queue}"
+
+
 REINDEX_PROGRESS_QUERY = "progress"
 
 

@@ -18,12 +18,12 @@ from core.settings import Settings
 from workflows.reindex_contracts import (
     REINDEX_PROGRESS_QUERY,
     REINDEX_WORKFLOW,
-    REINDEX_WORKFLOW_ID,
     ReindexInput,
     ReindexOptions,
     ReindexProgress,
     ReindexSignal,
     ReindexStatus,
+    reindex_workflow_id,
 )
 
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -63,9 +63,10 @@ class ReindexService:
         self._resources = resources
         self._temporal = temporal
         self._versions = resources.versions
+        self._workflow_id = reindex_workflow_id(resources.settings.temporal_task_queue)
 
     def _handle(self) -> WorkflowHandle[Any, ReindexProgress]:
-        return self._temporal.get_workflow_handle(REINDEX_WORKFLOW_ID, result_type=ReindexProgress)
+        return self._temporal.get_workflow_handle(self._workflow_id, result_type=ReindexProgress)
 
     async def running(self) -> bool:
         try:
@@ -81,7 +82,7 @@ class ReindexService:
         if await self.running():
             raise ReindexRunningError(
                 "A re-index is already running: see GET /index/reindex.",
-                details={"workflow_id": REINDEX_WORKFLOW_ID},
+                details={"workflow_id": self._workflow_id},
             )
         target = await asyncio.to_thread(self._versions.prepare_target, self._versions.configured)
         settings = self._resources.settings
@@ -99,7 +100,7 @@ class ReindexService:
             await self._temporal.start_workflow(
                 REINDEX_WORKFLOW,
                 job,
-                id=REINDEX_WORKFLOW_ID,
+                id=self._workflow_id,
                 task_queue=settings.temporal_task_queue,
             )
         except WorkflowAlreadyStartedError as err:
@@ -124,7 +125,7 @@ class ReindexService:
         else:
             # Terminated or failed outright (not a document failure: those are listed).
             progress = ReindexProgress(status=str(state.name if state else "unknown").lower())
-        return view(progress)
+        return view(progress, workflow_id=self._workflow_id)
 
     async def signal(self, action: str) -> dict[str, Any]:
         if not await self.running():
@@ -143,7 +144,9 @@ class ReindexService:
         await asyncio.to_thread(self._versions.delete, version)
 
 
-def view(progress: ReindexProgress, now: datetime | None = None) -> dict[str, Any]:
+def view(
+    progress: ReindexProgress, *, workflow_id: str, now: datetime | None = None
+) -> dict[str, Any]:
     """The progress as clients read it, with the rate and the time left."""
     data = asdict(progress)
     rate: float | None = None
@@ -157,7 +160,7 @@ def view(progress: ReindexProgress, now: datetime | None = None) -> dict[str, An
             rate = round(progress.chunks_done / elapsed, 2)
             left = max(0, progress.chunks_total - progress.chunks_done)
             eta = round(left / rate, 1) if progress.status not in _ENDED else 0.0
-    data["workflow_id"] = REINDEX_WORKFLOW_ID
+    data["workflow_id"] = workflow_id
     data["chunks_per_second"] = rate
     data["eta_seconds"] = eta
     data["progress_percentage"] = (
