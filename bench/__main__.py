@@ -26,6 +26,7 @@ SECTIONS = (
     "ingestion",
     "reindex",
     "retrieval",
+    "chunking",
     "live",
     "answers",
     "formats",
@@ -36,6 +37,7 @@ NAMES = {
     "a": "(a) docchat API + Temporal, end to end",
     "b": "(b) docchat code in-process",
     "c": "(c) LangChain baseline",
+    "chunking": "chunking: chunk size and overlap against hybrid recall and embedded tokens",
     "live": "live paths",
     "answers": "answers: key facts, citations, time to first chunk",
     "formats": "formats: throughput per format, OCR pages/s, OCR twin recall",
@@ -69,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="a fast pass: the corpus without its 117-page document, 5 instead of 20 documents "
-        "under the status load, 100 instead of 1,000 WebSocket clients",
+        "under the status load, 100 instead of 1,000 WebSocket clients, a 6-point chunking grid",
     )
     parser.add_argument(
         "--modes",
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             results["ingestion"] = {**by_pipeline, "ratios": ratios(by_pipeline)}
         elif by_pipeline:
             results["retrieval"] = by_pipeline
+        if "chunking" in sections:
+            results["chunking"] = run_child("chunking", args, Path(tmp), logs)
         if "reindex" in sections:
             results["reindex"] = run_child("reindex", args, Path(tmp), logs)
         if "live" in sections:

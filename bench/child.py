@@ -22,6 +22,7 @@ BENCHMARKS = (
     "a",
     "b",
     "c",
+    "chunking",
     "live",
     "answers",
     "reindex",
@@ -55,6 +56,10 @@ def run(
         from bench.langchain_baseline import run_langchain
 
         result = run_langchain(files, workdir, questions=questions)
+    elif name == "chunking":
+        from bench.chunking import run_chunking
+
+        result = run_chunking(files, workdir, questions=questions, quick=quick)
     elif name == "answers":
         from bench.answers import run_answers
 

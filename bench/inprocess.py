@@ -96,6 +96,19 @@ def _searcher(store: VectorStore, embedder: Embedder, mode: Retrieval) -> Search
     return search
 
 
+def extract_pdf(path: Path, settings: Settings) -> list[PageText]:
+    """The document's page texts as the workflow's extract steps give them (inspect, batches of
+    ``extract_pages_per_activity`` pages, the no-text check); raises a ``DocumentFault``."""
+    info = pdf.inspect_pdf(path, max_pages=settings.max_pages)
+    pages: list[PageText] = []
+    step = settings.extract_pages_per_activity
+    for first in range(1, info.page_count + 1, step):
+        last = min(info.page_count, first + step - 1)
+        pages.extend(pdf.extract_pages(path, first, last))
+    pdf.require_text(pages)
+    return pages
+
+
 def ingest_file(
     path: Path,
     settings: Settings,
@@ -107,13 +120,7 @@ def ingest_file(
     document_id = str(uuid.uuid4())
     clock = time.perf_counter()
     try:
-        info = pdf.inspect_pdf(path, max_pages=settings.max_pages)
-        pages: list[PageText] = []
-        step = settings.extract_pages_per_activity
-        for first in range(1, info.page_count + 1, step):
-            last = min(info.page_count, first + step - 1)
-            pages.extend(pdf.extract_pages(path, first, last))
-        pdf.require_text(pages)
+        pages = extract_pdf(path, settings)
     except DocumentFault as fault:
         stages["extract"] += time.perf_counter() - clock
         return document_row(path.name, "skipped", error_code=fault.code.value)

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.chunking_report import print_chunking
 from bench.formats_report import formats_targets, print_formats
 from bench.stats import per_second, ratio
 
@@ -253,6 +254,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
     if ingestion or results.get("retrieval"):
         _retrieval_table(console, ingestion or results["retrieval"])
         _retrieval_modes_table(console, (ingestion or results["retrieval"]).get("b") or {})
+    if results.get("chunking"):
+        print_chunking(console, results["chunking"])
     if results.get("reindex"):
         _reindex_table(console, results["reindex"])
     if results.get("live"):
