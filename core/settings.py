@@ -70,9 +70,10 @@ class Settings(BaseSettings):
     embedding_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     # Ingestion
-    # MiniLM was trained on 128-token inputs: chunks of that size retrieve best (see
-    # docs/benchmarks.md) and cost no more to embed than fewer long ones, as attention grows with
-    # the square of the length. Never above the 254-token window, so nothing is truncated.
+    # MiniLM was trained on 128-token inputs: chunks of that size retrieve best by dense search
+    # and as well as any size by hybrid (docs/benchmarks.md, "Chunking"), and cost no more to
+    # embed than fewer long ones, as attention grows with the square of the length. Never above
+    # the 254-token window, so nothing is truncated.
     chunk_tokens: int = Field(default=128, ge=16, le=254)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
     # Re-index (docs/search.md#index-versions): documents rebuilt at once, and per workflow
