@@ -28,6 +28,7 @@ BENCHMARKS = (
     "formats",
     "fairness",
     "replace",
+    "scale",
 )
 
 
@@ -68,9 +69,19 @@ def run(
 
         result = run_reindex(files, workdir)
     elif name == "fairness":
-        from bench.fairness import run as run_fairness
+        from bench.fairness import run_fairness
 
-        return run_fairness(workdir, quick=quick)
+        # Side by side in one run: the same backlog with fair shares on, then plain FIFO.
+        queued = 20 if quick else 200
+        (workdir / "fair").mkdir()
+        (workdir / "fifo").mkdir()
+        fair = asyncio.run(run_fairness(workdir / "fair", queued=queued))
+        fifo = asyncio.run(run_fairness(workdir / "fifo", queued=queued, fair=False))
+        return {**fair, "fifo": fifo}
+    elif name == "scale":
+        from bench.scale import run as run_scale
+
+        return run_scale(corpus, workdir, quick=quick)
     elif name == "replace":
         from bench.replace import run_replace
 

@@ -265,6 +265,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         _replace_table(console, results["replace"])
     if results.get("fairness"):
         _fairness_table(console, results["fairness"])
+    if results.get("scale"):
+        _scale_tables(console, results["scale"])
     if results.get("targets"):
         table = Table(title="Targets (issues 8, 15 and 18)")
         for column in ("target", "measured", "verdict"):
@@ -525,11 +527,43 @@ def _fairness_table(console: Console, fairness: dict[str, Any]) -> None:
     )
     for column in ("queued for the other", "fair shares", "alone s", "with backlog s", "slowdown"):
         table.add_column(column, justify="right")
-    table.add_row(
-        str(fairness.get("queued_for_other_principal")),
-        "on" if fairness.get("fair_shares") else "off",
-        str(fairness.get("single_alone_s")),
-        str(fairness.get("single_with_backlog_s")),
-        f"{fairness.get('slowdown')}×",
-    )
+    for run in (fairness, fairness.get("fifo")):
+        if run:
+            table.add_row(
+                str(run.get("queued_for_other_principal")),
+                "on" if run.get("fair_shares") else "off (FIFO)",
+                str(run.get("single_alone_s")),
+                str(run.get("single_with_backlog_s")),
+                f"{run.get('slowdown')}×",
+            )
     console.print(table)
+
+
+def _scale_tables(console: Console, scale: dict[str, Any]) -> None:
+    if "error" in scale:
+        console.print(f"[red]scale: {scale['error']}")
+        return
+    table = Table(
+        title="Scale-out: the corpus by worker processes (one Temporal dev server, one PostgreSQL)",
+        caption="load: the 1-minute load average at the end; the cores saturate before the workers",
+    )
+    for column in ("workers", "documents", "pages", "seconds", "pages/s", "vs 1 worker", "load"):
+        table.add_column(column, justify="right")
+    rows = scale.get("corpus", [])
+    one = next((row["seconds"] for row in rows if row["workers"] == 1), None)
+    for row in rows:
+        speedup = f"{one / row['seconds']:.2f}×" if one and row["seconds"] else "n/a"
+        table.add_row(
+            str(row["workers"]), str(row["documents"]), str(row["pages"]), str(row["seconds"]),
+            str(row["pages_per_s"]), speedup, str(row["load_1min"]),
+        )  # fmt: skip
+    console.print(table)
+    large = Table(
+        title="One large document across 2 workers: batches in sequence against in parallel",
+        caption="in parallel: DOCCHAT_EXTRACT/VECTORIZE_PARALLEL_BATCHES=4; in sequence: 1",
+    )
+    for column in ("batches", "pages", "seconds", "pages/s"):
+        large.add_column(column, justify="right")
+    for label, row in scale.get("large_document", {}).items():
+        large.add_row(label, str(row["pages"]), str(row["seconds"]), str(row["pages_per_s"]))
+    console.print(large)

@@ -212,6 +212,14 @@ def print_tables(results: dict[str, Any]) -> None:
         print(f"| {label} | {row['pages']} | {row['seconds']} | {row['pages_per_s']} |")
 
 
+def run(corpus: Path, workdir: Path, *, quick: bool) -> dict[str, Any]:
+    """The ``scale`` section of ``python -m bench``: 1, 2, 4 workers (``--quick``: 1 and 2, the
+    corpus without its big PDF, a 100-page large document instead of 400)."""
+    argv = ["--corpus", str(corpus), "--out", str(workdir / "scale.json")]
+    argv += ["--quick", "--workers", "1,2", "--large-pages", "100"] if quick else []
+    return asyncio.run(main_async(parse_args(argv)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results = asyncio.run(main_async(args))
