@@ -560,10 +560,13 @@ def _scale_tables(console: Console, scale: dict[str, Any]) -> None:
     console.print(table)
     large = Table(
         title="One large document across 2 workers: batches in sequence against in parallel",
-        caption="in parallel: DOCCHAT_EXTRACT/VECTORIZE_PARALLEL_BATCHES=4; in sequence: 1",
+        caption="in parallel (N): DOCCHAT_EXTRACT/VECTORIZE_PARALLEL_BATCHES=N; in sequence: 1",
     )
-    for column in ("batches", "pages", "seconds", "pages/s"):
+    for column in ("batches", "pages", "seconds", "pages/s", "workflow runs", "max events/run"):
         large.add_column(column, justify="right")
     for label, row in scale.get("large_document", {}).items():
-        large.add_row(label, str(row["pages"]), str(row["seconds"]), str(row["pages_per_s"]))
+        large.add_row(
+            label, str(row["pages"]), str(row["seconds"]), str(row["pages_per_s"]),
+            str(row.get("workflow_runs")), str(row.get("max_events_per_run")),
+        )  # fmt: skip
     console.print(large)

@@ -51,7 +51,14 @@ DONE = {ProcessingStatus.COMPLETED, ProcessingStatus.FAILED, ProcessingStatus.CA
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--workers", default="1,2,4", help="worker counts (default: %(default)s)")
+    parser.add_argument(
+        "--workers", default="1,2,4", help="worker counts; empty: no corpus table (%(default)s)"
+    )
+    parser.add_argument(
+        "--windows",
+        default="1,4",
+        help="parallel batch windows for the large document, 1 = in sequence (%(default)s)",
+    )
     parser.add_argument("--large-pages", type=int, default=400)
     parser.add_argument("--max-pages", type=int, default=2000, help="DOCCHAT_MAX_PAGES")
     parser.add_argument("--quick", action="store_true", help="the corpus without its big PDF")
@@ -136,6 +143,7 @@ async def ingest(
             await asyncio.sleep(0.5)
         seconds = time.perf_counter() - started_at
         load = os.getloadavg()[0]
+        runs = [await history_lengths(temporal, row.workflow_id) for row in rows if row]
         pages = sum(row.page_count or 0 for row in rows if row is not None)
         failed = sum(1 for row in rows if row is not None and row.status != "completed")
     finally:
@@ -156,7 +164,24 @@ async def ingest(
         "pages_per_s": round(pages / seconds, 2) if seconds else None,
         "load_1min": round(load, 2),
         "cpus": os.cpu_count(),
+        # Continue-as-new bounds each run's history: the longest run, and how many runs.
+        "workflow_runs": max(len(lengths) for lengths in runs),
+        "max_events_per_run": max(max(lengths) for lengths in runs),
     }
+
+
+async def history_lengths(temporal: WorkflowEnvironment, workflow_id: str) -> list[int]:
+    """Events in each run of a workflow, from the last run back to the first."""
+    handle = temporal.client.get_workflow_handle(workflow_id)
+    lengths = []
+    run_id: str | None = (await handle.describe()).run_id
+    while run_id:
+        events = (await temporal.client.get_workflow_handle(workflow_id, run_id=run_id)
+                  .fetch_history()).events  # fmt: skip
+        lengths.append(len(events))
+        run_id = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        run_id = run_id or None
+    return lengths
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,6 +199,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         corpus_rows = [
             await ingest(files, int(n), temporal=temporal, postgres=postgres, work=work)
             for n in args.workers.split(",")
+            if n
         ]
         large = large_pdf(work / "large.pdf", args.large_pages)
         large_rows = {
@@ -187,7 +213,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 extract_parallel_batches=window,
                 vectorize_parallel_batches=window,
             )
-            for label, window in (("in sequence", 1), ("in parallel", 4))
+            for window in map(int, args.windows.split(","))
+            for label in ["in sequence" if window == 1 else f"in parallel ({window})"]
         }
     finally:
         postgres.stop()
@@ -206,10 +233,13 @@ def print_tables(results: dict[str, Any]) -> None:
             f"| {row['pages_per_s']} | {row['load_1min']} | {row['cpus']} |"
         )
     print("\none large document across 2 workers")
-    print("| batches | pages | seconds | pages/s |")
-    print("| --- | --- | --- | --- |")
+    print("| batches | pages | seconds | pages/s | workflow runs | max events per run |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for label, row in results["large_document"].items():
-        print(f"| {label} | {row['pages']} | {row['seconds']} | {row['pages_per_s']} |")
+        print(
+            f"| {label} | {row['pages']} | {row['seconds']} | {row['pages_per_s']} "
+            f"| {row['workflow_runs']} | {row['max_events_per_run']} |"
+        )
 
 
 def run(corpus: Path, workdir: Path, *, quick: bool) -> dict[str, Any]:
