@@ -33,7 +33,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.corpus import DEFAULT_CORPUS, REPO, list_pdfs
-from bench.stack import FAST_DEV_SERVER, _temporal_binary
+from bench.stack import FAST_DEV_SERVER, temporal_binary
 from core.ingestion import records
 from core.ingestion.service import IngestionService
 from core.ingestion.tables import ProcessingStatus
@@ -187,7 +187,7 @@ async def history_lengths(temporal: WorkflowEnvironment, workflow_id: str) -> li
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     files = list_pdfs(args.corpus.resolve(), quick=args.quick)
     temporal = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_binary(),
+        dev_server_existing_path=temporal_binary(),
         data_converter=pydantic_data_converter,
         dev_server_extra_args=FAST_DEV_SERVER,
         dev_server_log_level="error",
