@@ -123,6 +123,23 @@ def scrape(url: str) -> str:
         return text
 
 
+def activity_slots(text: str, task_queue: str) -> float:
+    """Activity slots of the queue's worker, used and available, as the SDK reports them."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name in (
+            "temporal_worker_task_slots_available",
+            "temporal_worker_task_slots_used",
+        ):
+            for sample in family.samples:
+                labels = sample.labels
+                if labels.get("task_queue") == task_queue and labels.get("worker_type") == (
+                    "ActivityWorker"
+                ):
+                    total += sample.value
+    return total
+
+
 @pytest.fixture(scope="module")
 def dashboard() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
@@ -215,6 +232,8 @@ async def test_every_dashboard_expression_reads_a_metric_the_code_exports(
         temporal_env,
         temporal_sdk_metrics_port=sdk_port,
         worker_metrics_host="127.0.0.1",
+        # Not the default 4: the SDK's slot gauges below show the setting reached the worker.
+        worker_activity_slots=3,
     )
     wanted = set().union(*(metric_names(expr) for _, expr in expressions(dashboard)))
     exported = Exported()
@@ -231,7 +250,8 @@ async def test_every_dashboard_expression_reads_a_metric_the_code_exports(
         deadline = loop.time() + 30
         sdk = Exported()
         while True:
-            sdk.add(await asyncio.to_thread(scrape, f"http://127.0.0.1:{sdk_port}/metrics"))
+            sdk_text = await asyncio.to_thread(scrape, f"http://127.0.0.1:{sdk_port}/metrics")
+            sdk.add(sdk_text)
             temporal_wanted = {name for name in wanted if name.startswith("temporal_")}
             if temporal_wanted <= set(sdk.labels) or loop.time() > deadline:
                 break
@@ -239,6 +259,7 @@ async def test_every_dashboard_expression_reads_a_metric_the_code_exports(
     exported.labels.update(sdk.labels)
 
     assert exported.unknown(dashboard) == []
+    assert activity_slots(sdk_text, settings.temporal_task_queue) == 3
     # Both sources are read: docchat's own metrics and the SDK's.
     assert any(name.startswith("docchat_") for name in wanted)
     assert any(name.startswith("temporal_") for name in wanted)
