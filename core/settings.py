@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # What `python worker.py` serves (or `--queues`): "text" (workflows and text work),
     # "embedding" (vectorize only; needs DOCCHAT_EMBEDDING_TASK_QUEUE), or both.
     worker_queues: str = "text,embedding"
+    # Activities one worker runs at once, per task queue it serves (each gets its own thread):
+    # more uses more cores and memory; 1 makes a strict queue (the fairness test's backlog).
+    worker_activity_slots: int = Field(default=4, ge=1, le=256)
     temporal_api_key: str | None = None
     temporal_tls: bool = False
     # Run the worker inside the API process (needed with Qdrant local mode, one process per path).
