@@ -61,6 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--large-pages", type=int, default=400)
     parser.add_argument("--max-pages", type=int, default=2000, help="DOCCHAT_MAX_PAGES")
+    parser.add_argument(
+        "--continue-as-new-after-events",
+        type=int,
+        default=None,
+        help="DOCCHAT_CONTINUE_AS_NEW_AFTER_EVENTS for the large document (default: the setting's)",
+    )
     parser.add_argument("--quick", action="store_true", help="the corpus without its big PDF")
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     return parser.parse_args(argv)
@@ -202,6 +208,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             if n
         ]
         large = large_pdf(work / "large.pdf", args.large_pages)
+        history_limit = (
+            {}
+            if args.continue_as_new_after_events is None
+            else {"continue_as_new_after_events": args.continue_as_new_after_events}
+        )
         large_rows = {
             label: await ingest(
                 [large],
@@ -210,6 +221,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 postgres=postgres,
                 work=work,
                 max_pages=args.max_pages,
+                **history_limit,
                 extract_parallel_batches=window,
                 vectorize_parallel_batches=window,
             )
