@@ -64,8 +64,10 @@ postgres-server:
 # OCR of scans and image uploads (core/ingestion/extraction/ocr.py) runs Debian's Tesseract with the
 # language data of DOCCHAT_OCR_LANGUAGES' default; installed from the distribution only when
 # the program or one of these languages is missing. Nothing is downloaded at run time.
-# Tesseract names a language jpn_vert, Debian packages it as tesseract-ocr-jpn-vert.
-OCR_LANGUAGES := eng deu jpn jpn_vert
+# Tesseract names a language jpn_vert, Debian packages it as tesseract-ocr-jpn-vert. kor is
+# not in the default languages (each one costs every page time): the bench reads its Korean
+# image with it (bench/retrieval_formats.py), and DOCCHAT_OCR_LANGUAGES may add it.
+OCR_LANGUAGES := eng deu jpn jpn_vert kor
 
 tesseract:
 	@missing=$$(for l in $(OCR_LANGUAGES); do \
