@@ -6,9 +6,11 @@ downloaded at run time (no model hub; the language data are distribution files).
 A page is read once in Tesseract's horizontal layout with the configured horizontal
 languages. Only when that reading is weak (low confidence, or almost no text) and a vertical
 language (``jpn_vert``, ``chi_sim_vert``, ... : any configured ``*_vert`` data) is installed,
-the page is read again as one vertical block (``--psm 5``); the vertical reading replaces the
-first only when it is itself confident and more confident than the first. A normal horizontal
-page therefore costs exactly one Tesseract run, as before.
+Tesseract's script detection (OSD, ``--psm 0``: a fraction of a reading's time) looks at the
+page; unless it names a script other than Chinese, Japanese or Korean, the page is read again
+as one vertical block (``--psm 5``). The vertical reading replaces the first only when it is
+itself confident and more confident than the first. A normal horizontal page therefore costs
+exactly one Tesseract run, as before, and a weak Latin one (a blurred scan) one run and OSD.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import csv
 import io
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,17 +40,21 @@ VERTICAL_PSM = 5
 # Fewer recognised (non-space) characters than this is a weak reading whatever its
 # confidence: the same floor as a PDF page's text layer that needs OCR (pdf.MIN_VISIBLE_CHARS).
 FEW_CHARS = 16
+# OSD's names of the scripts written vertically (Tesseract's osd data).
+VERTICAL_SCRIPTS = frozenset({"Han", "Japanese", "Hiragana", "Katakana", "Hangul", "Korean"})
 
 
 @dataclass(frozen=True)
 class Reading:
     """One page as Tesseract read it: the text, the mean confidence (0-100) of its words
-    weighted by their characters, how many Tesseract runs it took, and which layout won."""
+    weighted by their characters, how many readings it took, which layout won, and the
+    script OSD saw (None: OSD did not run, or could not tell)."""
 
     text: str
     confidence: float
     passes: int = 1
     vertical: bool = False
+    script: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -101,16 +109,58 @@ def read_page(image: Image.Image, limits: ExtractionLimits, *, where: str) -> Re
     first = _run(prepared, horizontal, HORIZONTAL_PSM, deadline, limits, where=where)
     if not vertical or not _weak(first, limits):
         return first
+    script = _script(prepared, deadline, limits, where=where)
+    if script is not None and script not in VERTICAL_SCRIPTS:
+        return Reading(first.text, first.confidence, script=script)
     second = _run(prepared, vertical, VERTICAL_PSM, deadline, limits, where=where)
     confident = second.confidence >= limits.ocr_vertical_retry_confidence
     if confident and second.confidence > first.confidence:
-        return Reading(second.text, second.confidence, passes=2, vertical=True)
-    return Reading(first.text, first.confidence, passes=2)
+        return Reading(second.text, second.confidence, passes=2, vertical=True, script=script)
+    return Reading(first.text, first.confidence, passes=2, script=script)
 
 
 def _weak(reading: Reading, limits: ExtractionLimits) -> bool:
     chars = len("".join(reading.text.split()))
     return chars < FEW_CHARS or reading.confidence < limits.ocr_vertical_retry_confidence
+
+
+def _script(
+    image: Image.Image, deadline: float, limits: ExtractionLimits, *, where: str
+) -> str | None:
+    """The script Tesseract's OSD sees on the page; None without the osd data, or where OSD
+    gives up (too few characters: then only the vertical reading can tell)."""
+    if "osd" not in installed_languages():
+        return None
+    try:
+        with _time_cap(deadline, limits, where=where) as left:
+            # A copy has no file format: pytesseract then hands Tesseract a PNG without the
+            # 72 dpi a JPEG may declare, at which OSD finds "too few characters" on a page.
+            found = pytesseract.image_to_osd(
+                image.copy(), config="--psm 0", output_type=pytesseract.Output.DICT, timeout=left
+            )
+    except pytesseract.TesseractError:
+        return None
+    script = found.get("script")
+    return str(script) if script else None
+
+
+@contextmanager
+def _time_cap(deadline: float, limits: ExtractionLimits, *, where: str) -> Iterator[float]:
+    """What is left of the page's time cap; its end, in any Tesseract run, is a typed fault."""
+    left = deadline - time.monotonic()
+    try:
+        if left <= 0:
+            raise RuntimeError("Tesseract process timeout")
+        yield left
+    except RuntimeError as exc:
+        # pytesseract reports its kill at the time cap as RuntimeError("... timeout").
+        if "timeout" not in str(exc).lower():
+            raise
+        raise DocumentFault(
+            FaultCode.OCR_LIMIT_EXCEEDED,
+            f"Recognising the text of {where} took longer than "
+            f"{limits.ocr_page_timeout_seconds:g} s, the per-page limit.",
+        ) from exc
 
 
 def _run(
@@ -124,30 +174,20 @@ def _run(
 ) -> Reading:
     """One Tesseract run writing its plain text (exactly what ``image_to_string`` returns)
     and its word table (for the confidences) together: one recognition, two renderers."""
-    left = deadline - time.monotonic()
-    try:
-        if left <= 0:
-            raise RuntimeError("Tesseract process timeout")
-        with pytesseract.pytesseract.save(image) as (base, input_name):
-            pytesseract.pytesseract.run_tesseract(
-                input_name,
-                base,
-                "txt tsv",
-                lang,
-                config=f"--psm {psm} -c tessedit_create_tsv=1",
-                timeout=left,
-            )
-            text = _read(f"{base}.txt")
-            table = _read(f"{base}.tsv")
-    except RuntimeError as exc:
-        # pytesseract reports its kill at the time cap as RuntimeError("... timeout").
-        if "timeout" not in str(exc).lower():
-            raise
-        raise DocumentFault(
-            FaultCode.OCR_LIMIT_EXCEEDED,
-            f"Recognising the text of {where} took longer than "
-            f"{limits.ocr_page_timeout_seconds:g} s, the per-page limit.",
-        ) from exc
+    with (
+        _time_cap(deadline, limits, where=where) as left,
+        pytesseract.pytesseract.save(image) as (base, input_name),
+    ):
+        pytesseract.pytesseract.run_tesseract(
+            input_name,
+            base,
+            "txt tsv",
+            lang,
+            config=f"--psm {psm} -c tessedit_create_tsv=1",
+            timeout=left,
+        )
+        text = _read(f"{base}.txt")
+        table = _read(f"{base}.tsv")
     return Reading(close_cjk_gaps(text.replace("\x0c", "")).strip(), word_confidence(table))
 
 

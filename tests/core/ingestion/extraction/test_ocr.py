@@ -190,7 +190,7 @@ def test_vertical_japanese_is_read_by_the_vertical_pass(formats: Path) -> None:
     assert " " not in text and "\n" not in text
     with Image.open(formats / "jpn-vert.jpeg") as image:
         reading = ocr.read_page(image, VERTICAL, where="page 1")
-    assert (reading.passes, reading.vertical) == (2, True)
+    assert (reading.passes, reading.vertical, reading.script) == (2, True, "Han")
     assert reading.confidence >= VERTICAL.ocr_vertical_retry_confidence
 
 
@@ -209,10 +209,27 @@ def test_without_vertical_data_the_same_page_is_latin_noise(formats: Path) -> No
 def test_a_horizontal_scan_is_read_once_and_unchanged(formats: Path) -> None:
     with Image.open(formats / "DA-1p.png") as image:
         reading = ocr.read_page(image, replace(VERTICAL, ocr_languages="eng+jpn_vert"), where="p")
-        before = pytesseract.image_to_string(image.convert("RGB"), lang="eng")
+        assert image.mode == "RGB"  # handed to Tesseract as it is, as before
+        before = pytesseract.image_to_string(image, lang="eng")
     assert (reading.passes, reading.vertical) == (1, False)
     assert reading.text == before.replace("\x0c", "").strip()
     assert SCANNED in reading.text
+
+
+@needs_vertical
+def test_a_weak_latin_scan_is_not_read_again(formats: Path) -> None:
+    # A blurred, low-resolution scan reads with low confidence: OSD sees Latin script, so the
+    # vertical reading is not tried and the horizontal text is kept as it was.
+    assert "osd" in ocr.installed_languages()
+    limits = replace(VERTICAL, ocr_languages="eng+jpn_vert")
+    with Image.open(formats / "layout-parser-paper-fast.jpg") as image:
+        reading = ocr.read_page(image, limits, where="page 1")
+        assert image.mode == "RGB"  # handed to Tesseract as it is, as before
+        before = pytesseract.image_to_string(image, lang="eng")
+    assert reading.confidence < limits.ocr_vertical_retry_confidence
+    assert (reading.passes, reading.vertical, reading.script) == (1, False, "Latin")
+    assert reading.text == before.replace("\x0c", "").strip()
+    assert "LayoutParser" in reading.text
 
 
 @needs_vertical
