@@ -132,8 +132,18 @@ def retrieval_targets(by_pipeline: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 17's targets, judged on (b)'s per-mode evaluation."""
     b = by_pipeline.get("b") or {}
     modes = b.get("retrieval_modes")
+    formats = (b.get("retrieval_formats") or {}).get("retrieval_modes")
+    on_formats = (
+        [
+            _no_language_behind(
+                formats, "no language of ../shared/formats where hybrid recall@5 is below dense"
+            )
+        ]
+        if formats
+        else []
+    )
     if not modes:
-        return []
+        return on_formats
 
     def metric(mode: str, group: str, name: str = "recall@5") -> float | None:
         value: float | None = modes.get(mode, {}).get("groups", {}).get(group, {}).get(name)
@@ -160,13 +170,7 @@ def retrieval_targets(by_pipeline: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
     found.append(_no_language_behind(modes, "no language where hybrid recall@5 is below dense"))
-    formats = (b.get("retrieval_formats") or {}).get("retrieval_modes")
-    if formats:
-        found.append(
-            _no_language_behind(
-                formats, "no language of ../shared/formats where hybrid recall@5 is below dense"
-            )
-        )
+    found.extend(on_formats)
     scale = b.get("retrieval_scale") or {}
     p99 = (scale.get("hybrid") or {}).get("search_ms_p99") if scale.get("status") == "ok" else None
     found.append(

@@ -119,6 +119,9 @@ def test_the_report_prints_the_formats_table_and_judges_its_languages() -> None:
     assert verdicts["no language where hybrid recall@5 is below dense"]["verdict"] == "met"
     behind = verdicts["no language of ../shared/formats where hybrid recall@5 is below dense"]
     assert (behind["verdict"], behind["measured"]) == ("not met", "ko")
+    # Judged even where no corpus question could be asked (a corpus of other documents).
+    alone = retrieval_targets({"b": {"retrieval_formats": formats}})
+    assert [(t["verdict"], t["measured"]) for t in alone] == [("not met", "ko")]
     console = Console(record=True, width=200)
     print_report(
         {
