@@ -50,8 +50,11 @@ def run(
         return run_e2e(files, workdir, logs, questions=questions)
     if name == "b":
         from bench.inprocess import run_inprocess
+        from bench.retrieval_formats import run_formats_retrieval
 
         result = run_inprocess(files, workdir, questions=questions)
+        # The non-PDF documents of ../shared/formats, in an index of their own (not timed).
+        result["retrieval_formats"] = run_formats_retrieval(formats, workdir / "formats")
     elif name == "c":
         from bench.langchain_baseline import run_langchain
 
