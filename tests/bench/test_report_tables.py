@@ -8,7 +8,6 @@ from rich.console import Console
 
 from bench.report import print_report
 
-
 META = {"started_at": "now", "corpus": "corpus", "files": 9, "quick": False, "cpus": 2}
 META |= {"torch": "2"}
 
