@@ -41,11 +41,13 @@ ENV UVICORN_WS_MAX_SIZE=131072
 # Chat frames are small JSON: per-message compression costs ~256 KiB and CPU per connection.
 ENV UVICORN_WS_PER_MESSAGE_DEFLATE=false
 
-# Tesseract and the language data of DOCCHAT_OCR_LANGUAGES' default (eng+deu+jpn), for OCR
-# of scans and image uploads: distribution packages, nothing fetched at run time.
+# Tesseract and the language data of DOCCHAT_OCR_LANGUAGES' default (eng+deu+jpn+jpn_vert),
+# plus Korean for those who add +kor, for OCR of scans and image uploads: distribution
+# packages, nothing fetched at run time.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-jpn \
+        tesseract-ocr-jpn-vert tesseract-ocr-kor \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 docchat \

@@ -64,7 +64,10 @@ postgres-server:
 # OCR of scans and image uploads (core/ingestion/extraction/ocr.py) runs Debian's Tesseract with the
 # language data of DOCCHAT_OCR_LANGUAGES' default; installed from the distribution only when
 # the program or one of these languages is missing. Nothing is downloaded at run time.
-OCR_LANGUAGES := eng deu jpn
+# Tesseract names a language jpn_vert, Debian packages it as tesseract-ocr-jpn-vert. kor is
+# not in the default languages (each one costs every page time): the bench reads its Korean
+# image with it (bench/retrieval_formats.py), and DOCCHAT_OCR_LANGUAGES may add it.
+OCR_LANGUAGES := eng deu jpn jpn_vert kor
 
 tesseract:
 	@missing=$$(for l in $(OCR_LANGUAGES); do \
@@ -72,7 +75,7 @@ tesseract:
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -q \
 		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q tesseract-ocr \
-			$(addprefix tesseract-ocr-,$(OCR_LANGUAGES)); \
+			$(addprefix tesseract-ocr-,$(subst _,-,$(OCR_LANGUAGES))); \
 	fi
 
 test: install lint $(CHROMIUM) postgres-server tesseract

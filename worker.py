@@ -46,7 +46,9 @@ from workflows.reindex import ReindexDocumentWorkflow, ReindexWorkflow
 
 log = logging.getLogger("docchat.worker")
 
-ACTIVITY_THREADS = 4
+# Threads for a worker of default settings (DOCCHAT_WORKER_ACTIVITY_SLOTS): callers that size
+# their own executor for one worker use it.
+ACTIVITY_THREADS: int = Settings.model_fields["worker_activity_slots"].default
 HEARTBEAT_EVERY_S = 0.5
 
 
@@ -96,6 +98,7 @@ def build_worker(
         executor=executor,
         workflows=True,
         fair_shares=resources.settings.fair_shares,
+        slots=resources.settings.worker_activity_slots,
     )
 
 
@@ -153,6 +156,7 @@ def build_workers(
             executor=executor,
             workflows=kind == "all",
             fair_shares=resources.settings.fair_shares,
+            slots=resources.settings.worker_activity_slots,
         )
         for queue, kind in plan.queues
     ]
@@ -166,6 +170,7 @@ def _worker(
     executor: ThreadPoolExecutor,
     workflows: bool,
     fair_shares: bool,
+    slots: int,
 ) -> Worker:
     return Worker(
         client,
@@ -181,7 +186,7 @@ def _worker(
         # An eagerly started activity skips the server's matching, and with it the round-robin
         # of fairness keys: a principal with many workflows would keep every slot.
         disable_eager_activity_execution=fair_shares,
-        max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_activities=slots,
         # Heartbeats carry cancellation, and how far a step got (the progress status reads
         # show): send them often, so a cancel lands within a second and progress moves twice
         # a second.
@@ -211,9 +216,10 @@ async def run_worker(settings: Settings, roles: frozenset[str] | None = None) ->
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # Each queue's worker may run ACTIVITY_THREADS activities: a thread for each, so a started
-    # activity never waits for a thread (and misses its heartbeats).
-    with ContextThreadPoolExecutor(max_workers=ACTIVITY_THREADS * len(plan.queues)) as executor:
+    # Each queue's worker may run worker_activity_slots activities: a thread for each, so a
+    # started activity never waits for a thread (and misses its heartbeats).
+    threads = settings.worker_activity_slots * len(plan.queues)
+    with ContextThreadPoolExecutor(max_workers=threads) as executor:
         workers = build_workers(client, resources, executor=executor, plan=plan)
         async with contextlib.AsyncExitStack() as stack:
             for worker in workers:

@@ -101,18 +101,13 @@ def create_app(
             WEBSOCKET_CONNECTIONS.set_function(lambda: chat_service.connections.count())
             if settings.embedded_worker:
                 # Imported here: only the embedded mode pulls worker code into the API process.
-                from worker import (
-                    ACTIVITY_THREADS,
-                    build_worker,
-                    report_index,
-                    start_ingestion_processes,
-                )
+                from worker import build_worker, report_index, start_ingestion_processes
 
                 # Settings that no longer match the active index version: said at start-up.
                 await asyncio.to_thread(report_index, resources, strict=False)
                 start_ingestion_processes(resources)
                 executor = stack.enter_context(
-                    ContextThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
+                    ContextThreadPoolExecutor(max_workers=settings.worker_activity_slots)
                 )
                 worker = build_worker(
                     client, resources, executor=executor, task_queue=settings.temporal_task_queue

@@ -32,6 +32,7 @@ SECTIONS = (
     "formats",
     "fairness",
     "replace",
+    "scale",
 )
 NAMES = {
     "a": "(a) docchat API + Temporal, end to end",
@@ -44,6 +45,7 @@ NAMES = {
     "reindex": "re-index throughput next to first-time ingestion",
     "fairness": "fairness: one small document with another principal's backlog queued",
     "replace": "a new version of a long document, one page edited",
+    "scale": "scale-out: 1, 2 and 4 worker processes; one large document's batches",
 }
 CHILD_TIMEOUT_S = 3 * 3600
 
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             results["fairness"] = run_child("fairness", args, Path(tmp), logs)
         if "replace" in sections:
             results["replace"] = run_child("replace", args, Path(tmp), logs)
+        if "scale" in sections:
+            results["scale"] = run_child("scale", args, Path(tmp), logs)
     results["targets"] = targets(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))

@@ -29,6 +29,7 @@ BENCHMARKS = (
     "formats",
     "fairness",
     "replace",
+    "scale",
 )
 
 
@@ -50,8 +51,11 @@ def run(
         return run_e2e(files, workdir, logs, questions=questions)
     if name == "b":
         from bench.inprocess import run_inprocess
+        from bench.retrieval_formats import run_formats_retrieval
 
         result = run_inprocess(files, workdir, questions=questions)
+        # The non-PDF documents of ../shared/formats, in an index of their own (not timed).
+        result["retrieval_formats"] = run_formats_retrieval(formats, workdir / "formats")
     elif name == "c":
         from bench.langchain_baseline import run_langchain
 
@@ -73,9 +77,19 @@ def run(
 
         result = run_reindex(files, workdir)
     elif name == "fairness":
-        from bench.fairness import run as run_fairness
+        from bench.fairness import run_fairness
 
-        return run_fairness(workdir, quick=quick)
+        # Side by side in one run: the same backlog with fair shares on, then plain FIFO.
+        queued = 20 if quick else 200
+        (workdir / "fair").mkdir()
+        (workdir / "fifo").mkdir()
+        fair = asyncio.run(run_fairness(workdir / "fair", queued=queued))
+        fifo = asyncio.run(run_fairness(workdir / "fifo", queued=queued, fair=False))
+        return {**fair, "fifo": fifo}
+    elif name == "scale":
+        from bench.scale import run as run_scale
+
+        return run_scale(corpus, workdir, quick=quick)
     elif name == "replace":
         from bench.replace import run_replace
 

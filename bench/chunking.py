@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.inprocess import OWNER, extract_pdf
+from bench.inprocess import OWNER, extract_document
 from bench.retrieval import Question, Search, applicable, evaluate
 from core.ingestion.chunking import TokenChunker
 from core.ingestion.faults import DocumentFault
@@ -115,7 +115,7 @@ def extract_corpus(
     documents: list[dict[str, Any]] = []
     for path in files:
         try:
-            pages[path.name] = extract_pdf(path, settings)
+            pages[path.name] = extract_document(path, settings)
         except DocumentFault as fault:
             documents.append({"file": path.name, "status": "skipped", "error": fault.code.value})
             continue

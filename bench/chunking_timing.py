@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.chunking import GridPoint, embedded_tokens
 from bench.corpus import DEFAULT_CORPUS
-from bench.inprocess import extract_pdf
+from bench.inprocess import extract_document
 from core.ingestion.chunking import TokenChunker
 from core.ingestion.offload import EmbedderConfig
 from core.settings import Settings
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(data_dir=Path("/tmp"))
     embedder = EmbedderConfig.from_settings(settings).load()
     embedder.embed_query("warm-up")
-    pages = extract_pdf(args.file, settings)
+    pages = extract_document(args.file, settings)
     pages = pages[: args.pages] if args.pages else pages
     points = [parse_point(p) for p in args.points.split(",")]
     texts: dict[str, list[str]] = {}

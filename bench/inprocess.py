@@ -18,8 +18,9 @@ from bench.corpus import document_row
 from bench.retrieval import Question, Search, applicable, evaluate, recall_at_k
 from bench.retrieval_scale import CHUNKS as SCALE_CHUNKS
 from bench.retrieval_scale import scale_latency
+from core.ingestion import extraction
 from core.ingestion.chunking import TokenChunker
-from core.ingestion.extraction import pdf
+from core.ingestion.extraction import ExtractionLimits, pdf
 from core.ingestion.faults import DocumentFault
 from core.ingestion.offload import EmbedderConfig
 from core.search.embeddings import Embedder
@@ -80,9 +81,10 @@ def run_inprocess(
         searches: dict[str, Search] = {m: _searcher(store, embedder, m) for m in RETRIEVALS}
         result["retrieval"] = recall_at_k(asked, searches["hybrid"])  # as served by default
         result["retrieval_modes"] = evaluate(asked, searches)
-        result["retrieval_scale"] = scale_latency(
-            store, embedder, [q.question for q in asked], chunks=scale_chunks
-        )
+        if scale_chunks:
+            result["retrieval_scale"] = scale_latency(
+                store, embedder, [q.question for q in asked], chunks=scale_chunks
+            )
     store.close()
     return result
 
@@ -96,17 +98,12 @@ def _searcher(store: VectorStore, embedder: Embedder, mode: Retrieval) -> Search
     return search
 
 
-def extract_pdf(path: Path, settings: Settings) -> list[PageText]:
-    """The document's page texts as the workflow's extract steps give them (inspect, batches of
-    ``extract_pages_per_activity`` pages, the no-text check); raises a ``DocumentFault``."""
-    info = pdf.inspect_pdf(path, max_pages=settings.max_pages)
-    pages: list[PageText] = []
-    step = settings.extract_pages_per_activity
-    for first in range(1, info.page_count + 1, step):
-        last = min(info.page_count, first + step - 1)
-        pages.extend(pdf.extract_pages(path, first, last))
-    pdf.require_text(pages)
-    return pages
+def extract_document(path: Path, settings: Settings) -> list[PageText]:
+    """The document's page texts (units for other formats) as the workflow's extract steps
+    give them, in the same batches; raises a ``DocumentFault``."""
+    if path.suffix.lower() == ".pdf":
+        return _pdf_pages(path, settings)
+    return _units_as_pages(path, settings)
 
 
 def ingest_file(
@@ -120,7 +117,7 @@ def ingest_file(
     document_id = str(uuid.uuid4())
     clock = time.perf_counter()
     try:
-        pages = extract_pdf(path, settings)
+        pages = extract_document(path, settings)
     except DocumentFault as fault:
         stages["extract"] += time.perf_counter() - clock
         return document_row(path.name, "skipped", error_code=fault.code.value)
@@ -147,3 +144,33 @@ def ingest_file(
         )
         stages["store"] += time.perf_counter() - now
     return document_row(path.name, "completed", pages=len(pages), chunks=len(chunks))
+
+
+def _pdf_pages(path: Path, settings: Settings) -> list[PageText]:
+    """A PDF's text layer, read as the corpus runs always read it (the numbers of earlier
+    runs stay comparable): pypdf, no OCR."""
+    info = pdf.inspect_pdf(path, max_pages=settings.max_pages)
+    pages: list[PageText] = []
+    step = settings.extract_pages_per_activity
+    for first in range(1, info.page_count + 1, step):
+        last = min(info.page_count, first + step - 1)
+        pages.extend(pdf.extract_pages(path, first, last))
+    pdf.require_text(pages)
+    return pages
+
+
+def _units_as_pages(path: Path, settings: Settings) -> list[PageText]:
+    """Any other format (../shared/formats): the workflow's extraction, OCR included, in the
+    same batches, each unit as the page the chunker and the store take."""
+    limits = ExtractionLimits.from_settings(settings)
+    info = extraction.inspect_document(path, limits)
+    pages: list[PageText] = []
+    step = settings.extract_pages_per_activity
+    for first in range(1, info.unit_count + 1, step):
+        last = min(info.unit_count, first + step - 1)
+        units = extraction.extract_units(
+            path, first, last, limits, ocr_pages_before=sum(page.ocr for page in pages)
+        )
+        pages.extend(PageText(u.number, u.text, label=u.label, ocr=u.ocr) for u in units)
+    extraction.require_text(pages, info.format, ocr=limits.ocr)
+    return pages

@@ -9,7 +9,6 @@ reported in chunks per second of wall time, model load excluded (the worker load
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,8 @@ from typing import Any
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+
+from bench.stack import FAST_DEV_SERVER, temporal_binary
 
 REINDEX_CHUNK_TOKENS = 96
 
@@ -42,11 +43,10 @@ async def _run(files: list[Path], workdir: Path) -> dict[str, Any]:
         ReindexProgress,
     )
 
-    binary = shutil.which("temporal")
-    assert binary, "the temporal CLI must be on PATH"
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary,
+        dev_server_existing_path=temporal_binary(),  # found also off PATH, as under `make bench`
         data_converter=pydantic_data_converter,
+        dev_server_extra_args=FAST_DEV_SERVER,
         dev_server_log_level="error",
     )
     try:

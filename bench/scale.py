@@ -33,7 +33,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.corpus import DEFAULT_CORPUS, REPO, list_pdfs
-from bench.stack import FAST_DEV_SERVER, _temporal_binary
+from bench.stack import FAST_DEV_SERVER, temporal_binary
 from core.ingestion import records
 from core.ingestion.service import IngestionService
 from core.ingestion.tables import ProcessingStatus
@@ -51,9 +51,22 @@ DONE = {ProcessingStatus.COMPLETED, ProcessingStatus.FAILED, ProcessingStatus.CA
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--workers", default="1,2,4", help="worker counts (default: %(default)s)")
+    parser.add_argument(
+        "--workers", default="1,2,4", help="worker counts; empty: no corpus table (%(default)s)"
+    )
+    parser.add_argument(
+        "--windows",
+        default="1,4",
+        help="parallel batch windows for the large document, 1 = in sequence (%(default)s)",
+    )
     parser.add_argument("--large-pages", type=int, default=400)
     parser.add_argument("--max-pages", type=int, default=2000, help="DOCCHAT_MAX_PAGES")
+    parser.add_argument(
+        "--continue-as-new-after-events",
+        type=int,
+        default=None,
+        help="DOCCHAT_CONTINUE_AS_NEW_AFTER_EVENTS for the large document (default: the setting's)",
+    )
     parser.add_argument("--quick", action="store_true", help="the corpus without its big PDF")
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     return parser.parse_args(argv)
@@ -136,6 +149,7 @@ async def ingest(
             await asyncio.sleep(0.5)
         seconds = time.perf_counter() - started_at
         load = os.getloadavg()[0]
+        runs = [await history_lengths(temporal, row.workflow_id) for row in rows if row]
         pages = sum(row.page_count or 0 for row in rows if row is not None)
         failed = sum(1 for row in rows if row is not None and row.status != "completed")
     finally:
@@ -156,13 +170,30 @@ async def ingest(
         "pages_per_s": round(pages / seconds, 2) if seconds else None,
         "load_1min": round(load, 2),
         "cpus": os.cpu_count(),
+        # Continue-as-new bounds each run's history: the longest run, and how many runs.
+        "workflow_runs": max(len(lengths) for lengths in runs),
+        "max_events_per_run": max(max(lengths) for lengths in runs),
     }
+
+
+async def history_lengths(temporal: WorkflowEnvironment, workflow_id: str) -> list[int]:
+    """Events in each run of a workflow, from the last run back to the first."""
+    handle = temporal.client.get_workflow_handle(workflow_id)
+    lengths = []
+    run_id: str | None = (await handle.describe()).run_id
+    while run_id:
+        events = (await temporal.client.get_workflow_handle(workflow_id, run_id=run_id)
+                  .fetch_history()).events  # fmt: skip
+        lengths.append(len(events))
+        run_id = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        run_id = run_id or None
+    return lengths
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     files = list_pdfs(args.corpus.resolve(), quick=args.quick)
     temporal = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_binary(),
+        dev_server_existing_path=temporal_binary(),
         data_converter=pydantic_data_converter,
         dev_server_extra_args=FAST_DEV_SERVER,
         dev_server_log_level="error",
@@ -174,8 +205,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         corpus_rows = [
             await ingest(files, int(n), temporal=temporal, postgres=postgres, work=work)
             for n in args.workers.split(",")
+            if n
         ]
         large = large_pdf(work / "large.pdf", args.large_pages)
+        history_limit = (
+            {}
+            if args.continue_as_new_after_events is None
+            else {"continue_as_new_after_events": args.continue_as_new_after_events}
+        )
         large_rows = {
             label: await ingest(
                 [large],
@@ -184,10 +221,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 postgres=postgres,
                 work=work,
                 max_pages=args.max_pages,
+                **history_limit,
                 extract_parallel_batches=window,
                 vectorize_parallel_batches=window,
             )
-            for label, window in (("in sequence", 1), ("in parallel", 4))
+            for window in map(int, args.windows.split(","))
+            for label in ["in sequence" if window == 1 else f"in parallel ({window})"]
         }
     finally:
         postgres.stop()
@@ -206,10 +245,21 @@ def print_tables(results: dict[str, Any]) -> None:
             f"| {row['pages_per_s']} | {row['load_1min']} | {row['cpus']} |"
         )
     print("\none large document across 2 workers")
-    print("| batches | pages | seconds | pages/s |")
-    print("| --- | --- | --- | --- |")
+    print("| batches | pages | seconds | pages/s | workflow runs | max events per run |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for label, row in results["large_document"].items():
-        print(f"| {label} | {row['pages']} | {row['seconds']} | {row['pages_per_s']} |")
+        print(
+            f"| {label} | {row['pages']} | {row['seconds']} | {row['pages_per_s']} "
+            f"| {row['workflow_runs']} | {row['max_events_per_run']} |"
+        )
+
+
+def run(corpus: Path, workdir: Path, *, quick: bool) -> dict[str, Any]:
+    """The ``scale`` section of ``python -m bench``: 1, 2, 4 workers (``--quick``: 1 and 2, the
+    corpus without its big PDF, a 100-page large document instead of 400)."""
+    argv = ["--corpus", str(corpus), "--out", str(workdir / "scale.json")]
+    argv += ["--quick", "--workers", "1,2", "--large-pages", "100"] if quick else []
+    return asyncio.run(main_async(parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,7 @@ def free_port() -> int:
         return port
 
 
-def _temporal_binary() -> str:
+def temporal_binary() -> str:
     search = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     binary = shutil.which("temporal", path=search)
     if binary is None:
@@ -72,7 +72,7 @@ async def running_stack(workdir: Path, logs: Path) -> AsyncIterator[Stack]:
     temporal_port = free_port()
     temporal_log = logs / "temporal.log"
     temporal = _spawn(
-        [_temporal_binary(), "server", "start-dev",
+        [temporal_binary(), "server", "start-dev",
          "--ip", HOST, "--port", str(temporal_port), "--headless",
          "--db-filename", str(data_dir / "temporal.db"),
          "--log-level", "error", *FAST_DEV_SERVER],

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # What `python worker.py` serves (or `--queues`): "text" (workflows and text work),
     # "embedding" (vectorize only; needs DOCCHAT_EMBEDDING_TASK_QUEUE), or both.
     worker_queues: str = "text,embedding"
+    # Activities one worker runs at once, per task queue it serves (each gets its own thread):
+    # more uses more cores and memory; 1 makes a strict queue (the fairness test's backlog).
+    worker_activity_slots: int = Field(default=4, ge=1, le=256)
     temporal_api_key: str | None = None
     temporal_tls: bool = False
     # Run the worker inside the API process (needed with Qdrant local mode, one process per path).
@@ -182,8 +185,16 @@ class Settings(BaseSettings):
     # auto: OCR the pages that have no text layer (scans, image pages, image uploads);
     # force: OCR every page of PDFs too; off: never (an image-only document then fails).
     ocr: Literal["auto", "off", "force"] = "auto"
-    # Tesseract language data to recognise with, joined by "+" (Debian's tesseract-ocr-<lang>).
-    ocr_languages: str = Field(default="eng+deu+jpn", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
+    # Tesseract language data to recognise with, joined by "+" (Debian's tesseract-ocr-<lang>,
+    # "_" as "-"). The "*_vert" ones (vertical Japanese, Chinese) are not read with at first:
+    # they make a second, vertical pass on pages the first one reads weakly.
+    ocr_languages: str = Field(
+        default="eng+deu+jpn+jpn_vert", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$"
+    )
+    # A page whose horizontal reading has a mean word confidence (0-100) below this, or almost
+    # no text, is read again vertically; the vertical reading is kept when it reaches this
+    # confidence and beats the first.
+    ocr_vertical_retry_confidence: float = Field(default=60.0, ge=0, le=100)
     # A document needing OCR on more pages than this fails with ocr_limit_exceeded.
     ocr_max_pages: int = Field(default=500, ge=1)
     # One page's OCR taking longer than this fails the document with ocr_limit_exceeded.

@@ -13,48 +13,31 @@ from core.settings import Settings
 
 router = APIRouter(prefix="/docs", tags=["documents"])
 
-_MULTIPART_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [FILE_FIELD],
-                    "properties": {
-                        FILE_FIELD: {"type": "string", "format": "binary"},
-                        REPLACES_FIELD: {
-                            "type": "string",
-                            "description": "Optional: the id of the document this file is a "
-                            "new version of (as PUT /docs/{id}/file).",
-                        },
-                    },
-                }
-            }
-        },
+
+def _multipart_body(fields: dict[str, dict[str, str]]) -> dict[str, object]:
+    """The OpenAPI request body of a multipart upload: the required file, and ``fields``."""
+    properties = {FILE_FIELD: {"type": "string", "format": "binary"}, **fields}
+    schema = {"type": "object", "required": [FILE_FIELD], "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     }
+
+
+_REPLACES_PROPERTY = {
+    "type": "string",
+    "description": "Optional: the id of the document this file is a new version of "
+    "(as PUT /docs/{id}/file).",
 }
-_REPLACE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [FILE_FIELD],
-                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+_UPLOAD_BODY = _multipart_body({REPLACES_FIELD: _REPLACES_PROPERTY})
+# PUT /docs/{id}/file names the document in its path, not in a field.
+_REPLACE_BODY = _multipart_body({})
 
 
 @router.post(
     "/upload_file_async",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadEnvelope,
-    openapi_extra=_MULTIPART_BODY,
+    openapi_extra=_UPLOAD_BODY,
     responses={
         200: {"model": UploadEnvelope, "description": "The same bytes were uploaded before"},
         # 404 and 409: the `replaces` field names a document that is not the caller's or busy

@@ -517,6 +517,8 @@ Rule = Callable[[dict[str, Any]], list[str]]
         ("services.ollama.healthcheck", {"disable": True}, dependency_problems),
         ("services.temporal-schema.restart", "unless-stopped", dependency_problems),
         ("services.postgresql.environment.POSTGRES_PASSWORD", "hunter2", literal_secrets),
+        ("services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD", "admin", literal_secrets),
+        ("services.grafana.volumes", ["dashboards:/etc/grafana/dashboards"], undeclared_volumes),
         (
             "services.api.environment.DOCCHAT_DATABASE_URL",
             "postgresql://docchat:hunter2@postgresql/docchat",

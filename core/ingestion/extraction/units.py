@@ -38,7 +38,8 @@ class ExtractionLimits:
     max_compression_ratio: float = 200.0
     max_image_pixels: int = 64_000_000
     ocr: OcrMode = "auto"
-    ocr_languages: str = "eng+deu+jpn"
+    ocr_languages: str = "eng+deu+jpn+jpn_vert"
+    ocr_vertical_retry_confidence: float = 60.0
     ocr_max_pages: int = 500
     ocr_page_timeout_seconds: float = 120.0
     ocr_dpi: int = 200
@@ -53,6 +54,7 @@ class ExtractionLimits:
             max_image_pixels=settings.max_image_pixels,
             ocr=settings.ocr,
             ocr_languages=settings.ocr_languages,
+            ocr_vertical_retry_confidence=settings.ocr_vertical_retry_confidence,
             ocr_max_pages=settings.ocr_max_pages,
             ocr_page_timeout_seconds=settings.ocr_page_timeout_seconds,
             ocr_dpi=settings.ocr_dpi,

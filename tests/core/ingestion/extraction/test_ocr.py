@@ -7,11 +7,18 @@ import io
 from dataclasses import replace
 from pathlib import Path
 
+import pytesseract
 import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
-from core.ingestion.extraction import ExtractionLimits, Format, extract_units, inspect_document
+from core.ingestion.extraction import (
+    ExtractionLimits,
+    Format,
+    extract_units,
+    inspect_document,
+    ocr,
+)
 from core.ingestion.extraction import require_text as require_text_of
 from core.ingestion.faults import DocumentFault, FaultCode
 from tests.core.ingestion.extraction.helpers import code_of, extract_all
@@ -151,9 +158,116 @@ def test_ocr_time_cap(formats: Path, limits: ExtractionLimits) -> None:
 
 
 def test_languages_are_the_configured_ones_tesseract_has() -> None:
-    from core.ingestion.extraction import ocr
-
     assert {"eng", "deu", "jpn"} <= ocr.installed_languages()
+    # The default's vertical data make the second pass, never the first.
     assert ocr.languages(ExtractionLimits()) == "eng+deu+jpn"
     missing = replace(ExtractionLimits(), ocr_languages="eng+xyz")
     assert ocr.languages(missing) == "eng"
+    assert ocr.vertical_languages(missing) == ""
+    with pytest.raises(DocumentFault) as caught:
+        ocr.languages(replace(ExtractionLimits(), ocr_languages="xyz+abc_vert"))
+    assert caught.value.code is FaultCode.NO_EXTRACTABLE_TEXT
+
+
+# Vertical Japanese: jpn-vert.jpeg, one column block read top to bottom, right to left
+# (元来日本語は漢文に倣い、文字を上から下へ、…漢字と仮名の筆順も縦書きを前提としており、…).
+needs_vertical = pytest.mark.skipif(
+    "jpn_vert" not in ocr.installed_languages(),
+    reason="Tesseract's jpn_vert data are not installed (`make test` installs "
+    "tesseract-ocr-jpn-vert)",
+)
+VERTICAL = ExtractionLimits(ocr_languages="eng+jpn+jpn_vert")
+
+
+@needs_vertical
+def test_vertical_japanese_is_read_by_the_vertical_pass(formats: Path) -> None:
+    units = extract_all(formats / "jpn-vert.jpeg", VERTICAL)
+    assert [(unit.label, unit.ocr) for unit in units] == [("page 1", True)]
+    text = units[0].text
+    for phrase in ("日本語", "縦書き", "上から下へ", "右から左へ", "漢字と仮名"):
+        assert phrase in text
+    # Tesseract's spaces between CJK characters, and its column breaks, are gone.
+    assert " " not in text and "\n" not in text
+    with Image.open(formats / "jpn-vert.jpeg") as image:
+        reading = ocr.read_page(image, VERTICAL, where="page 1")
+    assert (reading.passes, reading.vertical, reading.script) == (2, True, "Han")
+    assert reading.confidence >= VERTICAL.ocr_vertical_retry_confidence
+
+
+@needs_vertical
+def test_without_vertical_data_the_same_page_is_latin_noise(formats: Path) -> None:
+    # What the vertical pass is for: the horizontal reading alone finds no Japanese at all.
+    horizontal = replace(VERTICAL, ocr_languages="eng+jpn")
+    with Image.open(formats / "jpn-vert.jpeg") as image:
+        reading = ocr.read_page(image, horizontal, where="page 1")
+    assert reading.passes == 1
+    assert "日本語" not in reading.text
+    assert reading.confidence < horizontal.ocr_vertical_retry_confidence
+
+
+@needs_vertical
+def test_a_horizontal_scan_is_read_once_and_unchanged(formats: Path) -> None:
+    with Image.open(formats / "DA-1p.png") as image:
+        reading = ocr.read_page(image, replace(VERTICAL, ocr_languages="eng+jpn_vert"), where="p")
+        assert image.mode == "RGB"  # handed to Tesseract as it is, as before
+        before = pytesseract.image_to_string(image, lang="eng")
+    assert (reading.passes, reading.vertical) == (1, False)
+    assert reading.text == before.replace("\x0c", "").strip()
+    assert SCANNED in reading.text
+
+
+@needs_vertical
+def test_a_weak_latin_scan_is_not_read_again(formats: Path) -> None:
+    # A blurred, low-resolution scan reads with low confidence: OSD sees Latin script, so the
+    # vertical reading is not tried and the horizontal text is kept as it was.
+    assert "osd" in ocr.installed_languages()
+    limits = replace(VERTICAL, ocr_languages="eng+jpn_vert")
+    with Image.open(formats / "layout-parser-paper-fast.jpg") as image:
+        reading = ocr.read_page(image, limits, where="page 1")
+        assert image.mode == "RGB"  # handed to Tesseract as it is, as before
+        before = pytesseract.image_to_string(image, lang="eng")
+    assert reading.confidence < limits.ocr_vertical_retry_confidence
+    assert (reading.passes, reading.vertical, reading.script) == (1, False, "Latin")
+    assert reading.text == before.replace("\x0c", "").strip()
+    assert "LayoutParser" in reading.text
+
+
+@needs_vertical
+def test_an_image_only_pdf_page_of_vertical_japanese_is_read(formats: Path, tmp_path: Path) -> None:
+    scan = tmp_path / "tategaki.pdf"
+    with Image.open(formats / "jpn-vert.jpeg") as image:
+        # Scanned at the resolution pages are rendered at for OCR: the page's own pixels.
+        image.convert("RGB").save(scan, "PDF", resolution=VERTICAL.ocr_dpi)
+    assert PdfReader(scan).pages[0].extract_text().strip() == ""
+    units = extract_all(scan, VERTICAL)
+    assert [unit.ocr for unit in units] == [True]
+    assert "日本語" in units[0].text and "縦書き" in units[0].text
+
+
+@needs_vertical
+def test_a_blank_image_stays_without_text_after_both_passes(tmp_path: Path) -> None:
+    blank = Image.new("RGB", (600, 400), "white")
+    reading = ocr.read_page(blank, VERTICAL, where="page 1")
+    assert (reading.passes, reading.text) == (2, "")
+
+
+@needs_vertical
+def test_only_vertical_data_configured_reads_vertically_at_once(formats: Path) -> None:
+    only = replace(VERTICAL, ocr_languages="jpn_vert")
+    assert ocr.languages(only) == "" and ocr.vertical_languages(only) == "jpn_vert"
+    with Image.open(formats / "jpn-vert.jpeg") as image:
+        reading = ocr.read_page(image, only, where="page 1")
+    assert reading.passes == 1 and "縦書き" in reading.text
+
+
+def test_word_confidence_weighs_words_by_their_characters() -> None:
+    header = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\t"
+    header += "left\ttop\twidth\theight\tconf\ttext\n"
+    rows = [
+        "1\t1\t0\t0\t0\t0\t0\t0\t9\t9\t-1\t\n",  # a block row: no word
+        "5\t1\t1\t1\t1\t1\t0\t0\t9\t9\t90\tabc\n",
+        "5\t1\t1\t1\t1\t2\t0\t0\t9\t9\t30\t日\n",
+        "5\t1\t1\t1\t1\t3\t0\t0\t9\t9\t95\t \n",  # a space: no word
+    ]
+    assert ocr.word_confidence(header + "".join(rows)) == (90 * 3 + 30) / 4
+    assert ocr.word_confidence(header) == 0.0
