@@ -27,7 +27,7 @@ from core.chat.protocol import (
     SearchMode,
     StatusEvent,
 )
-from core.chat.quotes import Quote, best_quotes
+from core.chat.quotes import SENTENCE_BATCH, SENTENCE_TOKENS, Quote, best_quotes
 from core.chat.tables import ChatMessagePublic, MessageRole, ModelFallback, Source
 from core.errors import InvalidInputError, NotFoundError
 from core.ingestion import records
@@ -288,7 +288,10 @@ class AnswerService:
         read = await asyncio.to_thread(
             functools.partial(read_whole, self._resources.vectors, owner=question.owner), found
         )
-        embed = self._resources.embedder().embed
+        embedder = self._resources.embedder()
+        embed = functools.partial(
+            embedder.embed, batch_size=SENTENCE_BATCH, max_tokens=SENTENCE_TOKENS
+        )
         quotes = await asyncio.to_thread(
             functools.partial(best_quotes, shown=settings.retrieval_k),
             question.text,

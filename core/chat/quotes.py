@@ -48,13 +48,17 @@ STEM_MATCH_WEIGHT = 0.4
 COMPOUND_TAIL_CHARS = 5
 # A sentence from a chunk the answer would not show (core.chat.pool: ranked below the
 # shown ones) keeps this share of its score: retrieval ranked its chunk lower for a reason.
-POOL_FACTOR = 0.9
+POOL_FACTOR = 0.8
 # The second quote, when it is not nearly as good, still joins when it holds question words
 # the first lacks (a question asking two things) and scores at least this share of the best.
 COVERING_QUOTE_RATIO = 0.55
 COVERING_SHARE = 0.2
-# At most this many candidates are embedded per question (see score_candidates).
+# At most this many candidates are embedded per question (see score_candidates), in
+# batches of this many of similar length (little padding: most of the time on a CPU), each
+# cut to this many tokens (a quote is at most ~100; its start says what it is about).
 MAX_EMBEDDED = 32
+SENTENCE_BATCH = 8
+SENTENCE_TOKENS = 64
 # A list item may run over this many units (its own sentences) before the next item's marker.
 LIST_ITEM_UNITS = 3
 # A quote takes in the sentence next to it when that one scores at least this share of it.
@@ -74,6 +78,18 @@ _DEFINITION_QUESTION = re.compile(
     r"^\s*(was|what|who)\s+(ist|sind|is|are)\b|was versteht man|wie (ist|sind|wird|werden)\b"
     r".*\bdefiniert|\bwann (heißt|heißen|nennt|ist|sind)\b|\bhow is\b.*\bdefined|"
     r"\bwhat does\b.*\bmean|\bdefin(e|ition)\b|\bwhen is\b.*\bcalled",
+    re.IGNORECASE,
+)
+_DATE_QUESTION = re.compile(
+    r"^\s*(when|wann)\b|\b(what|which) (date|year)\b|\b(welche[mnrs]?|an welche[mnrs]?|"
+    r"von welche[mnrs]?) (datum|jahr|tag)\b|\bin what year\b|\bin welchem jahr\b",
+    re.IGNORECASE,
+)
+# A year, or a day with its month ("31. Dezember", "October 14"): what a "when" wants.
+_DATE = re.compile(
+    r"\b(1[5-9]|20)\d\d\b|\b\d{1,2}\.\s*(januar|februar|märz|april|mai|juni|juli|august|"
+    r"september|oktober|november|dezember)\b|\b(january|february|march|april|may|june|july|"
+    r"august|september|october|november|december)\s+\d{1,2}\b",
     re.IGNORECASE,
 )
 _DEFINING = re.compile(
@@ -323,10 +339,14 @@ def shape_factor(text: str) -> float:
 
 
 def definition_bonus(question: str, text: str) -> float:
-    """What a defining sentence gains when the question asks what something is."""
+    """What a sentence gains for the shape of answer the question asks for: a defining one
+    when it asks what something is, one with a date when it asks when (or for a date)."""
+    bonus = 0.0
     if _DEFINITION_QUESTION.search(question) and _DEFINING.search(text):
-        return DEFINITION_BONUS
-    return 0.0
+        bonus += DEFINITION_BONUS
+    if _DATE_QUESTION.search(question) and _DATE.search(text):
+        bonus += DEFINITION_BONUS
+    return bonus
 
 
 def score_candidates(
@@ -402,7 +422,7 @@ def choose(
     for score, candidate in scored[1:]:
         if len(chosen) >= MAX_QUOTES or score < best_score * COVERING_QUOTE_RATIO:
             break
-        if _overlapping(candidate.text, first):
+        if _overlapping(candidate.text, first) or _shared_sentence(candidate.text, first):
             continue  # the same sentence with or without its heading or neighbour
         adds = keyword_overlap(question, candidate.text, besides=first)
         if score >= best_score * SECOND_QUOTE_RATIO or adds >= COVERING_SHARE:
@@ -444,8 +464,17 @@ def widened(
 
 
 def _shared_sentence(a: str, b: str) -> bool:
-    split = _SENTENCE_END.split
-    return bool({p.casefold() for p in split(a)} & {p.casefold() for p in split(b)})
+    """Whether a sentence of one is in the other: a heading joined to a list's first item
+    and the list itself, a question joined to its answer and the answer."""
+    for one, other in ((a, b), (b, a)):
+        within = other.casefold()
+        if any(len(part) >= MIN_SENTENCE_CHARS and part in within for part in _parts(one)):
+            return True
+    return False
+
+
+def _parts(text: str) -> list[str]:
+    return [part.strip().casefold() for part in _SENTENCE_END.split(text) if part.strip()]
 
 
 def _overlapping(a: str, b: str) -> bool:
