@@ -69,6 +69,7 @@ TABLE_ROW = " … "  # between a table's header row and the row quoted under it
 Embed = Callable[[Sequence[str]], list[list[float]]]
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CLAUSE_END = re.compile(r"(?<=[.!?:])\s+")
 _ORDINAL = re.compile(r"\d{1,2}\.")
 _LIST_MARKER = re.compile(r"^(\(?)([a-z]|[ivx]{1,4}|\d{1,2})\)\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-ZÄÖÜ0-9])")
@@ -226,6 +227,8 @@ def with_lists(units: Sequence[str]) -> list[str]:
         size = len(units[index]) + (len(lead) + 1 if lead else 0)
         last, items, at = index, 1, index + 1
         while at < len(units) and at - last <= LIST_ITEM_UNITS:
+            if units[at] in units[at - 1]:
+                break  # an item already joined to what follows it (``with_headings``)
             size += len(units[at]) + 1
             if size > MAX_QUOTE_CHARS:
                 break
@@ -460,7 +463,16 @@ def widened(
         return candidate.text, {(candidate.source, at)}
     index = best[1]
     text = f"{units[index]} {candidate.text}" if index < at else f"{candidate.text} {units[index]}"
+    if _repeats(text):  # units that overlap in part: never a quote that says a thing twice
+        return candidate.text, {(candidate.source, at)}
     return text, {(candidate.source, at), (candidate.source, index)}
+
+
+def _repeats(text: str) -> bool:
+    """Whether a sentence or clause (to a colon) of ``text`` comes twice in it."""
+    parts = [" ".join(p.split()).casefold() for p in _CLAUSE_END.split(text)]
+    said = [p for p in parts if len(p) >= MIN_SENTENCE_CHARS]
+    return len(said) != len(set(said))
 
 
 def _shared_sentence(a: str, b: str) -> bool:

@@ -7,6 +7,7 @@ scoring uses the real MiniLM embedder; no model is involved.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,16 @@ def test_quoted_sources_beyond_the_shown_ones_are_added_and_renumbered() -> None
     assert all(hits[q.source - 1].page == q.page for q in quotes), "each marker names its page"
     hits, quotes = shown_sources(pool, [quote(1)], shown=3)
     assert [hit.page for hit in hits] == [1, 2, 3] and quotes[0].source == 1
+
+
+def test_no_quote_says_a_sentence_twice_where_a_list_follows_a_colon(
+    corpus_dir: Path, embedder: Embedder
+) -> None:
+    page = page_hit(corpus_dir, GEOTOPO, 80)  # "… gezeigt: (i) h ist surjektiv (ii) …"
+    for unit in (c.text for c in candidates([page])):
+        clauses = [" ".join(p.split()) for p in re.split(r"(?<=[.!?:])\s+", unit)]
+        assert len(clauses) == len(set(clauses)), unit
+    question = "Ist h surjektiv und eine Isometrie, und warum ist h dann bijektiv?"
+    for quote in best_quotes(question, [page], embedder.embed):
+        clauses = [" ".join(p.split()) for p in re.split(r"(?<=[.!?:])\s+", quote.text)]
+        assert len(clauses) == len(set(clauses)), quote.text
