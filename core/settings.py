@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     # Chunks before and after each hit, on its page, given to the model with it (0: none);
     # deduplicated, and within the prompt's per-source budget.
     retrieval_neighbours: int = Field(default=0, ge=0, le=5)
+    # Chunks an answer's quote step reads (the retrieval_k best are shown as sources, then
+    # any further one it quotes; core.chat.pool).
+    answer_pool_k: int = Field(default=12, ge=1, le=50)
     chat_history_messages: int = Field(default=4, ge=0, le=50)
     # The longest wait for the model's next piece before the answer fails with an error.
     llm_token_timeout_seconds: float = Field(default=120.0, gt=0)

@@ -8,6 +8,7 @@ events every client of the session sees, and raises an ``AppError`` if the answe
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -15,6 +16,7 @@ from typing import Literal
 from core.chat import modes, prompt, store
 from core.chat.compose import AnswerComposer, confidence_of
 from core.chat.modes import AnswerMode
+from core.chat.pool import POOL_BY_WORDS, read_whole, shown_sources
 from core.chat.protocol import (
     AnswerEvent,
     ChunkEvent,
@@ -25,7 +27,7 @@ from core.chat.protocol import (
     SearchMode,
     StatusEvent,
 )
-from core.chat.quotes import Quote, best_quotes
+from core.chat.quotes import SENTENCE_BATCH, SENTENCE_TOKENS, Quote, best_quotes
 from core.chat.tables import ChatMessagePublic, MessageRole, ModelFallback, Source
 from core.errors import InvalidInputError, NotFoundError
 from core.ingestion import records
@@ -189,22 +191,8 @@ class AnswerService:
         quotes: list[Quote] = []
         if question.use_documents:
             yield StatusEvent(session_id=session_id, reply_to=reply_to, status="retrieving")
-            hits = await retrieve(
-                self._resources,
-                question.text,
-                k=self._settings.retrieval_k,
-                owner=question.owner,
-                document_ids=question.document_ids,
-                min_score=self._settings.retrieval_min_score,
-                retrieval=question.retrieval,
-                neighbours=self._settings.retrieval_neighbours,
-                context_chars=prompt.SOURCE_CHARS,
-            )
+            hits, quotes = await self._quoted_hits(question)
             sources = [prompt.source_of(hit) for hit in hits]
-            if hits:
-                quotes = await asyncio.to_thread(
-                    best_quotes, question.text, hits, self._resources.embedder().embed
-                )
         plan = modes.plan(
             question.mode,
             question.model,
@@ -279,6 +267,38 @@ class AnswerService:
             ],
             invalid_citations=sorted(set(outcome.report.invalid_citations)),
         )
+
+    async def _quoted_hits(self, question: Question) -> tuple[list[SearchHit], list[Quote]]:
+        """The sources to show and the quotes from them (core.chat.pool)."""
+        settings = self._settings
+        found = await retrieve(
+            self._resources,
+            question.text,
+            k=max(settings.retrieval_k, settings.answer_pool_k),
+            owner=question.owner,
+            document_ids=question.document_ids,
+            min_score=settings.retrieval_min_score,
+            retrieval=question.retrieval,
+            neighbours=settings.retrieval_neighbours,
+            context_chars=prompt.SOURCE_CHARS,
+            also_by_words=POOL_BY_WORDS,
+        )
+        if not found:
+            return [], []
+        read = await asyncio.to_thread(
+            functools.partial(read_whole, self._resources.vectors, owner=question.owner), found
+        )
+        embedder = self._resources.embedder()
+        embed = functools.partial(
+            embedder.embed, batch_size=SENTENCE_BATCH, max_tokens=SENTENCE_TOKENS
+        )
+        quotes = await asyncio.to_thread(
+            functools.partial(best_quotes, shown=settings.retrieval_k),
+            question.text,
+            read,
+            embed,
+        )
+        return shown_sources(found, quotes, shown=settings.retrieval_k)
 
     async def _generate_or_fall_back(
         self,

@@ -14,7 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.chat.quotes import content_words, matches, words
+from core.chat.quotes import matches
+from core.search.stopwords import content_words, words
 
 # Where a small chat model starts writing the next turn or the prompt back.
 STOP_SEQUENCES = (

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from core.search.stopwords import content_words, words
 from core.search.vectorstore import SearchHit
 
 # How much meaning and shared words count; the words decide between sentences that mean
@@ -41,14 +42,25 @@ HEADING_FOLLOWERS = 3  # a heading is quoted with the sentence it heads, up to t
 # A definition question ("Was ist ein Knoten?") wants the sentence that defines ("… heißt
 # Knoten."), not one that uses the word: a defining sentence gains this much.
 DEFINITION_BONUS = 0.08
-# An inflected form ("German" for "Germany") is weaker evidence than the word itself.
+# An inflected form ("German" for "Germany") is weaker evidence than the word itself, and so
+# is a compound ending in the word, for words at least this long.
 STEM_MATCH_WEIGHT = 0.4
+COMPOUND_TAIL_CHARS = 5
+# A sentence from a chunk the answer would not show (core.chat.pool: ranked below the
+# shown ones) keeps this share of its score: retrieval ranked its chunk lower for a reason.
+POOL_FACTOR = 0.8
 # The second quote, when it is not nearly as good, still joins when it holds question words
 # the first lacks (a question asking two things) and scores at least this share of the best.
 COVERING_QUOTE_RATIO = 0.55
 COVERING_SHARE = 0.2
-# At most this many candidates are embedded per question (see score_candidates).
+# At most this many candidates are embedded per question (see score_candidates), in
+# batches of this many of similar length (little padding: most of the time on a CPU), each
+# cut to this many tokens (a quote is at most ~100; its start says what it is about).
 MAX_EMBEDDED = 32
+SENTENCE_BATCH = 8
+SENTENCE_TOKENS = 64
+# A list item may run over this many units (its own sentences) before the next item's marker.
+LIST_ITEM_UNITS = 3
 # A quote takes in the sentence next to it when that one scores at least this share of it.
 NEIGHBOUR_RATIO = 0.5
 
@@ -57,7 +69,9 @@ TABLE_ROW = " … "  # between a table's header row and the row quoted under it
 Embed = Callable[[Sequence[str]], list[list[float]]]
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"[\w][\w.\-/:]*[\w]|\w", re.UNICODE)
+_CLAUSE_END = re.compile(r"(?<=[.!?:])\s+")
+_ORDINAL = re.compile(r"\d{1,2}\.")
+_LIST_MARKER = re.compile(r"^(\(?)([a-z]|[ivx]{1,4}|\d{1,2})\)\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-ZÄÖÜ0-9])")
 _CAPTION = re.compile(r"^(abbildung|abb\.|figure|fig\.|table|tabelle|tab\.)\s*\d", re.IGNORECASE)
 _INDEX_ENTRY = re.compile(r",\s*\d+$")  # "Eulersche Polyederformel, 38"
@@ -67,24 +81,23 @@ _DEFINITION_QUESTION = re.compile(
     r"\bwhat does\b.*\bmean|\bdefin(e|ition)\b|\bwhen is\b.*\bcalled",
     re.IGNORECASE,
 )
+_DATE_QUESTION = re.compile(
+    r"^\s*(when|wann)\b|\b(what|which) (date|year)\b|\b(welche[mnrs]?|an welche[mnrs]?|"
+    r"von welche[mnrs]?) (datum|jahr|tag)\b|\bin what year\b|\bin welchem jahr\b",
+    re.IGNORECASE,
+)
+# A year, or a day with its month ("31. Dezember", "October 14"): what a "when" wants.
+_DATE = re.compile(
+    r"\b(1[5-9]|20)\d\d\b|\b\d{1,2}\.\s*(januar|februar|märz|april|mai|juni|juli|august|"
+    r"september|oktober|november|dezember)\b|\b(january|february|march|april|may|june|july|"
+    r"august|september|october|november|december)\s+\d{1,2}\b",
+    re.IGNORECASE,
+)
 _DEFINING = re.compile(
     r"\b(heißt|heißen|hei(ss|ß)t|nennt man|nennen wir|bezeichnet|definiert|is called|are called"
     r"|is defined|are defined|we call|refers to|is said to be)\b|:=",
     re.IGNORECASE,
 )
-_STOPWORDS = frozenset(
-    """
-    a an and are as at be by can do does did for from has have how i in is it its of on or
-    the that this to was were what when where which who whom whose why will with you your
-    about according any into there their they them than then these those also does doing
-    many much say says said give list tell me please
-    der die das ein eine einer eines einem einen und oder ist sind wie was wer wann wo warum
-    welche welcher welches man von zu zur zum im in den dem des mit auf für über bei als
-    es sich nicht noch auch dass heißt nennt muss
-    """.split()
-)
-
-
 _ABBREVIATIONS = frozenset(
     "prof. dr. nr. bzw. vgl. ca. bspw. usw. etc. e.g. i.e. vs. fig. no. sec. bem. abb. bsp.".split()
 )
@@ -127,7 +140,11 @@ def sentences(text: str) -> list[str]:
         # A line that does not end a sentence, followed by one in lower case or coming after
         # a full-width line, is prose wrapped by the page's layout: join it. Anything else (a
         # heading, a table row, a list item: short lines) stays a unit of its own.
-        wrapped = line[:1].islower() or len(previous) >= WRAPPED_LINE_CHARS
+        # A list item's line ("a) f heißt …", "(ii) Symmetrie: …") starts an item, never
+        # continues the line before it.
+        wrapped = not _LIST_MARKER.match(line) and (
+            line[:1].islower() or len(previous) >= WRAPPED_LINE_CHARS
+        )
         # Runs of very short lines are a table set out column by column ("Capital", "Jakarta",
         # "Berlin", …): one unit, so a column is quoted with its heading.
         column = len(previous) < COLUMN_CELL_CHARS and len(line) < COLUMN_CELL_CHARS
@@ -147,8 +164,14 @@ def sentences(text: str) -> list[str]:
     for block in blocks:
         parts = [part.strip() for part in _SENTENCE_END.split(block) if part.strip()]
         for index, part in enumerate(parts):
-            if index and _abbreviated(parts[index - 1]):
-                found[-1] = f"{found[-1]} {part}"  # "Prof. Dr. Herrlich", "z. B. [0; 1)"
+            # "Prof. Dr. Herrlich", "z. B. [0; 1)"; and a very short statement belongs to the
+            # one before it ("Heres to the crazy ones. The misfits. The rebels."), unless that
+            # one asks (its answer is quoted with it, ``with_answers``).
+            short = len(part) < MIN_SENTENCE_CHARS and part.endswith((".", "!"))
+            if index and (
+                _abbreviated(parts[index - 1]) or (short and not found[-1].endswith("?"))
+            ):
+                found[-1] = f"{found[-1]} {part}"
             else:
                 found.append(part)
     return [s for s in found if len(s) >= MIN_SENTENCE_CHARS and _has_letters(s)]
@@ -159,8 +182,11 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
     found: list[Candidate] = []
     for number, hit in enumerate(hits, start=1):
         # A chunk with no sentence of its own (a formula, a run of numbers) is one unit.
+        # The chunk with its neighbours where it has them: a sentence cut at the chunk's
+        # edge is whole there, and a table column goes on in the next chunk.
+        text = hit.passage
         units = tuple(
-            with_headings(with_answers(with_headers(sentences(hit.text) or _whole(hit.text))))
+            with_lists(with_headings(with_answers(with_headers(sentences(text) or _whole(text)))))
         )
         for position, sentence in enumerate(units):
             key = sentence.casefold()
@@ -177,6 +203,52 @@ def with_answers(units: Sequence[str]) -> list[str]:
         f"{unit} {units[index + 1]}" if unit.endswith("?") and index + 1 < len(units) else unit
         for index, unit in enumerate(units)
     ]
+
+
+def with_lists(units: Sequence[str]) -> list[str]:
+    """A list's items are quoted together, with the unit that leads into them when it ends in
+    a colon: "… heißt Metrik, wenn gilt: (i) Definitheit: … (ii) Symmetrie: … (iii)
+    Dreiecksungleichung: …"; "a) f heißt Decktransformation … c) p heißt regulär, wenn …".
+
+    An item alone names one condition of several, or one term of a definition the question
+    asks about together. The items run while each marker follows the one before ("b)" after
+    "a)", "(ii)" after "(i)"), a sentence or two of an item's own in between, and as long
+    as the list fits in a quote; a list of one item, or one too long, stays as it is.
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(units):
+        marker = _list_marker(units[index])
+        if marker is None:
+            out.append(units[index])
+            index += 1
+            continue
+        lead = out[-1] if out and out[-1].endswith(":") else None
+        size = len(units[index]) + (len(lead) + 1 if lead else 0)
+        last, items, at = index, 1, index + 1
+        while at < len(units) and at - last <= LIST_ITEM_UNITS:
+            if units[at] in units[at - 1]:
+                break  # an item already joined to what follows it (``with_headings``)
+            size += len(units[at]) + 1
+            if size > MAX_QUOTE_CHARS:
+                break
+            following = _list_marker(units[at])
+            if following is not None:
+                if not _follows(marker, following):
+                    break
+                marker, last, items = following, at, items + 1
+            at += 1
+        if items < 2:
+            out.append(units[index])
+            index += 1
+            continue
+        joined = " ".join(units[index : last + 1])
+        if lead is not None:
+            out[-1] = f"{lead} {joined}"
+        else:
+            out.append(joined)
+        index = last + 1
+    return out
 
 
 def with_headings(units: Sequence[str]) -> list[str]:
@@ -229,15 +301,6 @@ def with_headers(units: Sequence[str]) -> list[str]:
     return out
 
 
-def words(text: str) -> list[str]:
-    return [w.casefold().strip(".-/:") for w in _WORD.findall(text)]
-
-
-def content_words(text: str) -> list[str]:
-    """The words of ``text`` that carry meaning: no stop words, no single letters."""
-    return list(dict.fromkeys(w for w in words(text) if w not in _STOPWORDS and len(w) > 1))
-
-
 def word_weight(word: str) -> float:
     """Numbers and identifiers say exactly what is asked; plain words less."""
     if any(ch.isdigit() for ch in word) or any(ch in word for ch in "_./:"):
@@ -271,22 +334,29 @@ def shape_factor(text: str) -> float:
         return ASKING_FACTOR
     if _CAPTION.match(text) or _INDEX_ENTRY.search(text):
         return FRAGMENT_FACTOR
-    if not _ends_sentence(text) and len(text.split()) < FRAGMENT_WORDS and TABLE_ROW not in text:
+    # Words, not list markers: "(a) Trivialer Knoten (b) Kleeblattknoten …" is a run of labels.
+    said = [word for word in text.split() if not _LIST_MARKER.match(f"{word} ")]
+    if not _ends_sentence(text) and len(said) < FRAGMENT_WORDS and TABLE_ROW not in text:
         return FRAGMENT_FACTOR
     return 1.0
 
 
 def definition_bonus(question: str, text: str) -> float:
-    """What a defining sentence gains when the question asks what something is."""
+    """What a sentence gains for the shape of answer the question asks for: a defining one
+    when it asks what something is, one with a date when it asks when (or for a date)."""
+    bonus = 0.0
     if _DEFINITION_QUESTION.search(question) and _DEFINING.search(text):
-        return DEFINITION_BONUS
-    return 0.0
+        bonus += DEFINITION_BONUS
+    if _DATE_QUESTION.search(question) and _DATE.search(text):
+        bonus += DEFINITION_BONUS
+    return bonus
 
 
 def score_candidates(
-    question: str, found: Sequence[Candidate], embed: Embed
+    question: str, found: Sequence[Candidate], embed: Embed, *, shown: int | None = None
 ) -> list[tuple[float, Candidate]]:
-    """Every candidate with its score, best first.
+    """Every candidate with its score, best first; one from a source after the first
+    ``shown`` keeps ``POOL_FACTOR`` of it (None: every source is shown).
 
     Embedding is most of the time before an answer's first words, so only the
     ``MAX_EMBEDDED`` candidates that could score best on their words and shape are embedded
@@ -298,7 +368,7 @@ def score_candidates(
     words_part = [
         (
             WORDS_WEIGHT * keyword_overlap(question, c.text) + definition_bonus(question, c.text),
-            shape_factor(c.text),
+            shape_factor(c.text) * (POOL_FACTOR if shown is not None and c.source > shown else 1),
         )
         for c in found
     ]
@@ -320,9 +390,12 @@ def score_candidates(
     return scored
 
 
-def best_quotes(question: str, hits: Sequence[SearchHit], embed: Embed) -> list[Quote]:
-    """The one or two passages to lead the answer with, best first (empty without hits)."""
-    scored = score_candidates(question, candidates(hits), embed)
+def best_quotes(
+    question: str, hits: Sequence[SearchHit], embed: Embed, *, shown: int | None = None
+) -> list[Quote]:
+    """The one or two passages to lead the answer with, best first (empty without hits);
+    ``shown``: how many of ``hits`` the answer shows whatever it quotes (core.chat.pool)."""
+    scored = score_candidates(question, candidates(hits), embed, shown=shown)
     if not scored:
         return []
     score_of = {candidate.text.casefold(): score for score, candidate in scored}
@@ -352,7 +425,7 @@ def choose(
     for score, candidate in scored[1:]:
         if len(chosen) >= MAX_QUOTES or score < best_score * COVERING_QUOTE_RATIO:
             break
-        if _overlapping(candidate.text, first):
+        if _overlapping(candidate.text, first) or _shared_sentence(candidate.text, first):
             continue  # the same sentence with or without its heading or neighbour
         adds = keyword_overlap(question, candidate.text, besides=first)
         if score >= best_score * SECOND_QUOTE_RATIO or adds >= COVERING_SHARE:
@@ -390,12 +463,30 @@ def widened(
         return candidate.text, {(candidate.source, at)}
     index = best[1]
     text = f"{units[index]} {candidate.text}" if index < at else f"{candidate.text} {units[index]}"
+    if _repeats(text):  # units that overlap in part: never a quote that says a thing twice
+        return candidate.text, {(candidate.source, at)}
     return text, {(candidate.source, at), (candidate.source, index)}
 
 
+def _repeats(text: str) -> bool:
+    """Whether a sentence or clause (to a colon) of ``text`` comes twice in it."""
+    parts = [" ".join(p.split()).casefold() for p in _CLAUSE_END.split(text)]
+    said = [p for p in parts if len(p) >= MIN_SENTENCE_CHARS]
+    return len(said) != len(set(said))
+
+
 def _shared_sentence(a: str, b: str) -> bool:
-    split = _SENTENCE_END.split
-    return bool({p.casefold() for p in split(a)} & {p.casefold() for p in split(b)})
+    """Whether a sentence of one is in the other: a heading joined to a list's first item
+    and the list itself, a question joined to its answer and the answer."""
+    for one, other in ((a, b), (b, a)):
+        within = other.casefold()
+        if any(len(part) >= MIN_SENTENCE_CHARS and part in within for part in _parts(one)):
+            return True
+    return False
+
+
+def _parts(text: str) -> list[str]:
+    return [part.strip().casefold() for part in _SENTENCE_END.split(text) if part.strip()]
 
 
 def _overlapping(a: str, b: str) -> bool:
@@ -416,7 +507,40 @@ def match_strength(word: str, present: set[str]) -> float:
         return 0.0
     stem = word[:5]
     inflected = any(len(other) >= 5 and other[:5] == stem for other in present)
-    return STEM_MATCH_WEIGHT if inflected else 0.0
+    # A compound ends with the word ("Wintersemester" for "Semester"): German joins words.
+    compound = len(word) >= COMPOUND_TAIL_CHARS and any(
+        len(other) > len(word) and other.endswith(word) for other in present
+    )
+    return STEM_MATCH_WEIGHT if inflected or compound else 0.0
+
+
+def _list_marker(text: str) -> tuple[str, int] | None:
+    """An item's marker as (style, number): "a)" is ("a)", 1), "(ii)" is ("(i)", 2)."""
+    found = _LIST_MARKER.match(text)
+    if found is None:
+        return None
+    opening, label = found.group(1), found.group(2)
+    if label.isdigit():
+        return f"{opening}1)", int(label)
+    if set(label) <= set("ivx") and (label != "i" or opening):  # "i)" alone: the letter i
+        return f"{opening}i)", _roman(label)
+    if len(label) == 1:
+        return f"{opening}a)", ord(label) - ord("a") + 1
+    return None
+
+
+def _follows(before: tuple[str, int], after: tuple[str, int]) -> bool:
+    return after[0] == before[0] and after[1] == before[1] + 1
+
+
+def _roman(label: str) -> int:
+    values = {"i": 1, "v": 5, "x": 10}
+    total = 0
+    for index, letter in enumerate(label):
+        value = values[letter]
+        following = values[label[index + 1]] if index + 1 < len(label) else 0
+        total += -value if value < following else value
+    return total
 
 
 def _heading(text: str) -> bool:
@@ -428,7 +552,8 @@ def _heading(text: str) -> bool:
 def _abbreviated(text: str) -> bool:
     """Whether ``text`` ends with an abbreviation's dot rather than a sentence's."""
     last = text.rsplit(" ", 1)[-1].casefold()
-    return len(last) <= 2 or last in _ABBREVIATIONS
+    # "31. Dezember", "0. Auflage": a day or an ordinal, not a sentence's end.
+    return len(last) <= 2 or last in _ABBREVIATIONS or bool(_ORDINAL.fullmatch(last))
 
 
 def _whole(text: str) -> list[str]:

@@ -25,10 +25,13 @@ def with_neighbours(
     neighbours: int,
     budget_chars: int,
     owner: str | None,
+    distinct: bool = True,
 ) -> list[SearchHit]:
+    """``hits`` with their ``context``; with ``distinct`` False a chunk may be in several
+    contexts (the quote step reads each hit whole, core.chat.pool)."""
     if neighbours <= 0:
         return list(hits)
-    given = {(hit.document_id, hit.chunk_index) for hit in hits}
+    given = {(hit.document_id, hit.chunk_index) for hit in hits} if distinct else set()
     result = []
     for hit in hits:
         around = [hit.chunk_index + d for d in range(-neighbours, neighbours + 1) if d]
@@ -48,7 +51,8 @@ def with_neighbours(
                 if size + len(text) > budget_chars:
                     continue
                 passage[index] = text
-                given.add((hit.document_id, index))
+                if distinct:
+                    given.add((hit.document_id, index))
                 size += len(text)
         ordered = [passage[i] for i in sorted(passage)]
         result.append(replace(hit, context=join_overlapping(ordered)) if len(ordered) > 1 else hit)

@@ -113,14 +113,21 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text))
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed ``texts`` (L2-normalised)."""
-        batches = length_sorted_batches(texts, self.batch_size)
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        max_tokens: int = MAX_TEXT_TOKENS,
+    ) -> list[list[float]]:
+        """Embed ``texts`` (L2-normalised), each cut to ``max_tokens``, in batches of
+        ``batch_size`` (default: the embedder's) texts of similar length."""
+        batches = length_sorted_batches(texts, batch_size or self.batch_size)
         vectors: list[list[float]] = [[] for _ in texts]
         with self._lock:
             # Tokenised here, on one thread: a fast tokenizer used from two threads at once
             # fails ("Already borrowed"), as padding and truncation reconfigure it per call.
-            encoded = [self._encode([texts[i] for i in batch]) for batch in batches]
+            encoded = [self._encode([texts[i] for i in batch], max_tokens) for batch in batches]
             if self._stream_pool is not None and len(batches) > 1:
                 results = list(self._stream_pool.map(self._forward, encoded))
             else:
@@ -133,12 +140,12 @@ class Embedder:
     def embed_query(self, text: str) -> list[float]:
         return self.embed([text])[0]
 
-    def _encode(self, texts: list[str]) -> Any:
+    def _encode(self, texts: list[str], max_tokens: int = MAX_TEXT_TOKENS) -> Any:
         return self.tokenizer(
             texts,
             padding=True,
             truncation=True,
-            max_length=MAX_TEXT_TOKENS + 2,
+            max_length=max_tokens + 2,
             return_tensors="pt",
         ).to(self._device)
 

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from core.search.context import with_neighbours
 from core.search.embeddings import Embedder
+from core.search.stopwords import content_query
 from core.search.vectorstore import Retrieval, SearchHit, VectorStore
 from core.settings import Settings
 
@@ -40,6 +41,7 @@ async def retrieve(
     min_keyword_score: float | None = None,
     neighbours: int = 0,
     context_chars: int = 1500,
+    also_by_words: int = 0,
 ) -> list[SearchHit]:
     """The ``k`` chunks that best match ``query``, best first: by meaning (dense), by its
     words (keyword) or both fused (hybrid); None: the ``retrieval_mode`` setting.
@@ -50,6 +52,12 @@ async def retrieve(
 
     With ``neighbours``, each kept hit's ``context`` holds it with up to that many chunks
     before and after it on the same page, at most ``context_chars`` long (core.search.context).
+
+    With ``also_by_words`` (answers ask for it), up to that many more chunks follow the ``k``:
+    the best the keyword side finds for the query's content words alone (its stop words left
+    out, core.search.stopwords). A question's own words ("which", "the", "welche") are in
+    most chunks of its language, and summed they can outweigh the one rare word that names
+    the answer ("A5" on a German page asked about in English).
     """
 
     mode = retrieval or resources.settings.retrieval_mode
@@ -59,14 +67,23 @@ async def retrieve(
         # Keyword mode embeds only for the relevance gate, which reads the cosine.
         needs_vector = mode != "keyword" or min_score is not None
         vector = resources.embedder().embed_query(query) if needs_vector else None
-        return resources.vectors.search(
+        found = resources.vectors.search(
+            vector, limit=k, document_ids=document_ids, owner=owner, text=query, retrieval=mode
+        )
+        words = content_query(query)
+        if also_by_words <= 0 or mode == "dense" or words == query:
+            return found
+        by_words = resources.vectors.search(
             vector,
-            limit=k,
+            limit=k + also_by_words,
             document_ids=document_ids,
             owner=owner,
-            text=query,
-            retrieval=mode,
+            text=words,
+            retrieval="keyword",
         )
+        known = {(hit.document_id, hit.chunk_index) for hit in found}
+        more = [hit for hit in by_words if (hit.document_id, hit.chunk_index) not in known]
+        return found + more[:also_by_words]
 
     hits = await asyncio.to_thread(search)
     if min_score is not None:

@@ -42,6 +42,16 @@ def test_neighbours_on_the_same_page_each_given_once(tmp_path: Path) -> None:
     store.close()
 
 
+def test_the_quote_step_reads_every_hit_whole_even_beside_another_hit(tmp_path: Path) -> None:
+    store = stored(tmp_path)
+    first, second = with_neighbours(
+        store, [hit(1), hit(2)], neighbours=1, budget_chars=1000, owner="alice", distinct=False
+    )
+    assert first.context == " ".join(TEXTS[0:3]), "chunk 2 is a hit, and still chunk 1's context"
+    assert second.context == " ".join(TEXTS[1:4])
+    store.close()
+
+
 def test_the_budget_and_the_owner_bound_the_passage(tmp_path: Path) -> None:
     store = stored(tmp_path)
     [alone] = with_neighbours(

@@ -80,3 +80,14 @@ def test_streams_default_to_two_on_a_multicore_cpu_and_respect_a_thread_budget()
     assert resolve_streams(None, "cpu", threads=1) == 1
     assert resolve_streams(None, "cpu", threads=8) == 2
     assert resolve_streams(None, "cpu") == (2 if usable_cores() >= 2 else 1)
+
+
+def test_texts_cut_to_a_token_budget_embed_as_their_first_tokens(embedder: Embedder) -> None:
+    text = "The backup runs every night at two and keeps thirty days of copies. " * 6
+    ids = embedder.tokenizer.encode(text, add_special_tokens=False)[:16]
+    start = str(embedder.tokenizer.decode(ids))
+    [cut] = embedder.embed([text], max_tokens=16, batch_size=1)
+    [whole] = embedder.embed([text])
+    [first] = embedder.embed([start])
+    assert sum(a * b for a, b in zip(cut, first, strict=True)) > 0.999
+    assert sum(a * b for a, b in zip(cut, whole, strict=True)) < 0.999
