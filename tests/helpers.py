@@ -114,6 +114,21 @@ async def wait_for_status(
     )
 
 
+async def ingest_each(
+    client: httpx.AsyncClient, paths: Any, *, timeout: float = 300.0
+) -> dict[str, str]:
+    """Upload ``paths`` one after another, each ingested to ``completed`` before the next;
+    their document ids by file name."""
+    ids: dict[str, str] = {}
+    for path in paths:
+        response = await upload(client, path)
+        assert response.status_code == 202, response.text
+        final, _ = await wait_for_status(client, response.json()["task_id"], timeout=timeout)
+        assert final["status"] == "completed", final
+        ids[path.name] = response.json()["document_id"]
+    return ids
+
+
 async def wait_for_workflow_status(
     handle: WorkflowHandle[Any, Any], status: WorkflowExecutionStatus, *, timeout: float
 ) -> bool:

@@ -16,7 +16,7 @@ from pypdf import PdfReader, PdfWriter
 from temporalio.testing import WorkflowEnvironment
 
 from core.search.embeddings import Embedder
-from tests.helpers import api_client, stack_settings, upload, wait_for_status
+from tests.helpers import api_client, ingest_each, stack_settings
 
 FORMATS = Path(__file__).resolve().parents[2].parent / "shared" / "formats"
 # On DA-1p.png, a scanned page of a game book.
@@ -58,14 +58,7 @@ async def indexed(
         folder / "data", temporal_env, activity_max_attempts=2, ocr_languages="eng"
     )
     async with api_client(settings, embedder) as client:
-        ids: dict[str, str] = {}
-        for path in (scan, mixed):
-            response = await upload(client, path)
-            assert response.status_code == 202, response.text
-            final, _ = await wait_for_status(client, response.json()["task_id"], timeout=300)
-            assert final["status"] == "completed", final
-            ids[path.name] = response.json()["document_id"]
-        yield client, ids
+        yield client, await ingest_each(client, (scan, mixed))
 
 
 async def test_a_scanned_page_is_found_by_a_sentence_on_it(indexed) -> None:

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.ingestion.extraction import ocr
 from core.search.embeddings import Embedder
-from tests.helpers import api_client, stack_settings, upload, wait_for_status
+from tests.helpers import api_client, ingest_each, stack_settings
 
 FORMATS = Path(__file__).resolve().parents[2].parent / "shared" / "formats"
 # Asked in Japanese, from jpn-vert.jpeg: "Was Japanese written from top to bottom?"
@@ -42,15 +42,11 @@ async def indexed(
         folder / "data", temporal_env, activity_max_attempts=2, ocr_languages="eng+jpn+jpn_vert"
     )
     async with api_client(settings, embedder) as client:
-        ids: dict[str, str] = {}
         # An English document beside it: the search has to choose the Japanese page.
-        for path in (FORMATS / "jpn-vert.jpeg", corpus / "minimal-document.pdf"):
-            response = await upload(client, path)
-            assert response.status_code == 202, response.text
-            final, _ = await wait_for_status(client, response.json()["task_id"], timeout=300)
-            assert final["status"] == "completed", final
-            ids[path.name] = response.json()["document_id"]
-        yield client, ids
+        yield (
+            client,
+            await ingest_each(client, (FORMATS / "jpn-vert.jpeg", corpus / "minimal-document.pdf")),
+        )
 
 
 async def test_the_vertical_page_is_stored_as_japanese_text(indexed) -> None:
