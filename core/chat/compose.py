@@ -105,7 +105,9 @@ class AnswerComposer:
         elif plan is Plan.MODEL_THEN_QUOTES:
             turns = prompt.documents_turns(self._question, self._hits, self._history)
             tokens = min(self._max_tokens, EMBEDDED_MAX_TOKENS)
-            checks = self._filter(self._grounding(), EMBEDDED_MAX_CHARS)
+            checks = self._filter(
+                self._grounding(), EMBEDDED_MAX_CHARS, quoted=[q.text for q in self._quotes]
+            )
             wrote = False
             async for piece in self._filtered(turns, tokens, checks):
                 wrote = True
@@ -115,9 +117,11 @@ class AnswerComposer:
             for piece in self._quote_pieces():
                 yield piece
 
-    def _filter(self, grounding: list[str] | None, max_chars: int | None) -> AnswerFilter:
+    def _filter(
+        self, grounding: list[str] | None, max_chars: int | None, quoted: Sequence[str] = ()
+    ) -> AnswerFilter:
         checks = AnswerFilter(
-            source_count=len(self._hits), max_chars=max_chars, grounding=grounding
+            source_count=len(self._hits), max_chars=max_chars, grounding=grounding, quoted=quoted
         )
         self.outcome.report = checks.report
         return checks

@@ -67,11 +67,15 @@ class AnswerFilter:
         source_count: int,
         max_chars: int | None,
         grounding: Sequence[str] | None = None,
+        quoted: Sequence[str] = (),
     ) -> None:
         """``grounding``: the source texts every kept sentence must be found in, or ``None``
         to keep sentences a model wrote in its own words (a strong model's). ``max_chars``:
-        the longest answer, or ``None`` where the model's own token limit is enough."""
+        the longest answer, or ``None`` where the model's own token limit is enough.
+        ``quoted``: the quotes shown after the model's text; a sentence of theirs that the
+        model copies is left to them (they carry its citation) rather than said twice."""
         self._sources = source_count
+        self._quoted = {_unit_key(unit) for text in quoted for unit in _UNIT_END.split(text)}
         self._max_chars = max_chars
         self._grounding = list(grounding) if grounding is not None else None
         self._pending = ""
@@ -128,8 +132,10 @@ class AnswerFilter:
         unit = self._fix_markers(unit)
         if not unit.strip(" []"):
             return None
-        key = " ".join(words(_MARKERS.sub("", unit)))
+        key = _unit_key(unit)
         if not key:
+            return None
+        if key in self._quoted:
             return None
         if key in self._seen_units:
             self.report.stopped = "repetition"
@@ -182,6 +188,11 @@ class AnswerFilter:
             if found / len(content) >= GROUNDED_SHARE:
                 return True
         return False
+
+
+def _unit_key(unit: str) -> str:
+    """A sentence as compared for repeats: its words, without citation markers."""
+    return " ".join(words(_MARKERS.sub("", unit)))
 
 
 def markers(text: str) -> set[int]:

@@ -95,3 +95,13 @@ def test_a_number_not_in_the_sources_is_never_shown() -> None:
     shown = run(["Finland has 338,424 km2 and 9.9 million people in Helsinki."], checks)
     assert shown == ""
     assert checks.report.dropped_sentences == 1
+
+
+def test_a_sentence_the_quotes_after_it_will_say_is_left_to_them() -> None:
+    # The bench's one repeated line in generative mode: SmolLM2 copied the poem, and the quote
+    # shown after its text ("From the documents:") began with the same line.
+    quoted = ["Here's to the crazy ones. The misﬁts. The rebels."]  # the PDF's ligature
+    checks = AnswerFilter(source_count=1, max_chars=None, quoted=quoted)
+    shown = run(["Here's to the crazy ones. ", "The misfits [1]. ", "They push forward. "], checks)
+    assert shown == "They push forward. "
+    assert checks.report.stopped is None  # not a loop: the rest of the model's text stands
