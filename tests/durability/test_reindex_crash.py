@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.ingestion.service import IngestionService
@@ -69,9 +70,15 @@ async def reindex_ended(
 ) -> ReindexProgress:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        progress: ReindexProgress = await handle.query(
-            REINDEX_PROGRESS_QUERY, result_type=ReindexProgress
-        )
+        try:
+            progress: ReindexProgress = await handle.query(
+                REINDEX_PROGRESS_QUERY, result_type=ReindexProgress
+            )
+        except RPCError:
+            # A query needs a worker to answer it: until the killed worker's replacement polls
+            # (it loads torch and the model first), the server times the query out. Ask again.
+            await asyncio.sleep(0.5)
+            continue
         if progress.status in (ReindexStatus.COMPLETED, ReindexStatus.CANCELLED) or (
             progress.status == ReindexStatus.WAITING_FOR_RETRY
         ):
