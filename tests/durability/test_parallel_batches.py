@@ -198,6 +198,11 @@ async def test_batches_spread_over_two_workers_and_a_killed_one_is_taken_over(
             assert time.monotonic() < deadline, f"never both: ran {finished}, running {running}"
             await asyncio.sleep(0.2)
         victim, survivor = text
+        # Read what the victim runs again just before the kill: the loop's reading came before
+        # its history fetch, and a batch can end in between (then nothing is left to take over).
+        while victim.pid not in await running_extract_workers(handle):
+            assert time.monotonic() < deadline, "the victim ran no extract batch"
+            await asyncio.sleep(0.02)
         victim.kill()
 
         deadline = time.monotonic() + 420
