@@ -77,15 +77,9 @@ def run(
 
         result = run_reindex(files, workdir)
     elif name == "fairness":
-        from bench.fairness import run_fairness
+        from bench.fairness import run as run_fairness
 
-        # Side by side in one run: the same backlog with fair shares on, then plain FIFO.
-        queued = 20 if quick else 200
-        (workdir / "fair").mkdir()
-        (workdir / "fifo").mkdir()
-        fair = asyncio.run(run_fairness(workdir / "fair", queued=queued))
-        fifo = asyncio.run(run_fairness(workdir / "fifo", queued=queued, fair=False))
-        return {**fair, "fifo": fifo}
+        return run_fairness(workdir, quick=quick)
     elif name == "scale":
         from bench.scale import run as run_scale
 

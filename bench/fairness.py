@@ -104,8 +104,18 @@ async def run_fairness(workdir: Path, *, queued: int, fair: bool = True) -> dict
     }
 
 
+def queued_for(quick: bool) -> int:
+    return 20 if quick else 200
+
+
 def run(workdir: Path, *, quick: bool) -> dict[str, Any]:
-    return asyncio.run(run_fairness(workdir, queued=20 if quick else 200))
+    """The ``fairness`` section of ``python -m bench``: side by side in one run, the same
+    backlog with fair shares on, then plain FIFO."""
+    (workdir / "fair").mkdir()
+    (workdir / "fifo").mkdir()
+    fair = asyncio.run(run_fairness(workdir / "fair", queued=queued_for(quick)))
+    fifo = asyncio.run(run_fairness(workdir / "fifo", queued=queued_for(quick), fair=False))
+    return {**fair, "fifo": fifo}
 
 
 if __name__ == "__main__":
@@ -118,5 +128,5 @@ if __name__ == "__main__":
     parser.add_argument("--fifo", action="store_true", help="fair shares off, for comparison")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="docchat-fairness-") as tmp:
-        queued = 20 if args.quick else 200
+        queued = queued_for(args.quick)
         print(json.dumps(asyncio.run(run_fairness(Path(tmp), queued=queued, fair=not args.fifo))))
