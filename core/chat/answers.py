@@ -8,6 +8,7 @@ events every client of the session sees, and raises an ``AppError`` if the answe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from core.errors import InvalidInputError, NotFoundError
 from core.ingestion import records
 from core.llm import ChatModel, ChatTurn, GenerationError, ModelNotAvailableError, ModelRegistry
 from core.llm.errors import UnknownModelError
+from core.llm.pacing import paced
 from core.runtime import Resources
 from core.search import Retrieval
 from core.search.retrieval import retrieve
@@ -342,26 +344,14 @@ class AnswerService:
         self, model: ChatModel, turns: list[ChatTurn], *, max_tokens: int
     ) -> AsyncGenerator[str, None]:
         """The model's pieces; a model silent for longer than the token timeout fails."""
-        timeout = self._settings.llm_token_timeout_seconds
-        pieces = model.stream(turns, max_tokens=max_tokens)
-        try:
-            while True:
-                try:
-                    piece = await asyncio.wait_for(anext(pieces), timeout)
-                except StopAsyncIteration:
-                    return
-                except TimeoutError as exc:
-                    raise GenerationError(
-                        f"The model {model.name!r} sent nothing for {timeout:g} s; "
-                        "the answer was abandoned.",
-                        details={"model": model.name, "timeout_seconds": timeout},
-                    ) from exc
-                if piece:
-                    yield piece
-        finally:
-            close = getattr(pieces, "aclose", None)
-            if close is not None:
-                await close()
+        pieces = paced(
+            model.stream(turns, max_tokens=max_tokens),
+            model=model.name,
+            timeout=self._settings.llm_token_timeout_seconds,
+        )
+        async with contextlib.aclosing(pieces):
+            async for piece in pieces:
+                yield piece
 
     async def _require_documents(self, document_ids: Sequence[str], *, owner: str) -> None:
         engine = self._resources.engine
